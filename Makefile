@@ -1,0 +1,54 @@
+# ai-platform — run `make help`.
+SHELL := /bin/bash
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STACK ?= dev
+BASE ?= origin/main
+
+.PHONY: help setup plan plan-diff check test test-unit test-scripts test-plan test-hosts lint docs preview bench clean
+
+help: ## this list
+	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+
+setup: ## venv with pinned packages + Debian tools the tests use
+	@scripts/setup.sh
+
+plan: setup ## offline plan of STACK (dev|prod) into build/plan/STACK (desired state, no engine)
+	@$(PY) -m stacks.plan $(STACK)
+
+plan-diff: setup ## plan of BASE (git ref) vs the working tree for STACK
+	@$(PY) -m stacks.plandiff --base $(BASE) --stack $(STACK)
+
+check: setup ## validate the stack files offline
+	@$(PY) -m stacks check Pulumi.dev.yaml Pulumi.prod.yaml
+
+test: setup ## every test layer: unit, scripts, plan, hosts
+	@$(PY) -m pytest -q tests
+
+test-unit: setup
+	@$(PY) -m pytest -q tests/unit
+test-scripts: setup
+	@$(PY) -m pytest -q tests/scripts
+test-plan: setup
+	@$(PY) -m pytest -q tests/plan
+test-hosts: setup
+	@$(PY) -m pytest -q tests/hosts
+
+lint: setup ## ruff, mypy, shellcheck
+	@$(VENV)/bin/ruff check .
+	@$(VENV)/bin/ruff format --check .
+	@$(VENV)/bin/mypy
+	@shellcheck scripts/*.sh
+	@$(PY) -m pytest -q tests/scripts -k shellcheck
+
+docs: setup ## regenerate docs/config.md and docs/config.schema.json from the model
+	@$(PY) -m stacks schema
+
+preview: setup ## the real `pulumi preview --diff` (needs the Pulumi CLI)
+	@scripts/preview.sh $(STACK)
+
+bench: setup ## benchmarks (figures printed)
+	@$(PY) bench/plan.py
+
+clean:
+	rm -rf build .pytest_cache .mypy_cache .ruff_cache

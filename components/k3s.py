@@ -1,0 +1,471 @@
+"""K3sCluster: bare machines reachable over SSH → a K3s cluster and its Kubernetes provider.
+
+Per node, what runs over SSH (each a `command.remote.Command`, script text visible in the
+plan, secrets on stdin):
+
+    [copy bundle]  airgap only: k3s binary, images tarball, install.sh (CopyToRemote)
+    install        k3s-install.sh: settings files, install/upgrade, restart only on change
+    ready          k3s-node-ready.sh on the first server: wait for the node to be Ready;
+                   its delete drains the node and deletes its Node object
+    registries     k3s-registries.sh: registries.yaml, restart only on change, node after node
+
+Order comes from data and from the dependencies below, never from timing:
+    servers install one after the other (joins and upgrades one at a time);
+    agents all wait for the last server only, so they install in parallel;
+    each node's ready waits for its install; the kubeconfig waits for the first server;
+    registries roll in a fixed order (servers, then agents), each after the previous one.
+A destroy runs it backwards: drain + delete Node, then uninstall; agents before servers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pulumi
+import pulumi_kubernetes as k8s
+import pulumi_random as random
+import yaml
+from pulumi_command import remote
+
+from components import kubeconfig as kc
+from components import scripts
+from stacks.model import Cluster, Node
+
+INSTALL_TYPE = "ai-platform:index:K3sCluster"
+BUNDLE_DIR = "/var/tmp/ai-platform/k3s-airgap"
+
+
+@dataclass(frozen=True)
+class NodePlan:
+    """Everything the program decides about one node before any resource exists."""
+
+    node: Node
+    role: str  # server | agent
+    index: int  # position among servers or agents
+    first: bool
+    user: str
+    port: int
+    config_yaml: str
+    labels: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def sudo(self) -> bool:
+        return self.user != "root"
+
+    @property
+    def address(self) -> str:
+        """The address other nodes reach this one at."""
+        return self.node.node_ip or self.node.host
+
+
+def _flag_items(extra_args: list[str]) -> dict[str, Any]:
+    """`--kubelet-arg=a=b` flags → config.yaml keys (repeatable keys become lists)."""
+    out: dict[str, Any] = {}
+    for flag in extra_args:
+        key, sep, value = flag[2:].partition("=")
+        if not sep:
+            out[key] = True
+            continue
+        prev = out.get(key)
+        if prev is None:
+            out[key] = value
+        else:
+            out[key] = [*prev, value] if isinstance(prev, list) else [prev, value]
+    return out
+
+
+def node_config(cluster: Cluster, node: Node, role: str, first: bool, server_url: str | None) -> str:
+    """The node's /etc/rancher/k3s/config.yaml (no secret in it: the token is a file)."""
+    k3s = cluster.k3s
+    cfg: dict[str, Any] = {
+        "node-name": node.name,
+        "token-file": "/etc/rancher/k3s/cluster-token",
+    }
+    if not first:
+        cfg["server"] = server_url
+    if node.node_ip:
+        cfg["node-ip"] = node.node_ip
+    if node.flannel_iface:
+        cfg["flannel-iface"] = node.flannel_iface
+    if node.taints:
+        cfg["node-taint"] = list(node.taints)
+    if role == "server":
+        if first and len(cluster.servers) > 1:
+            cfg["cluster-init"] = True
+        cfg["write-kubeconfig-mode"] = "0600"
+        if k3s.disable:
+            cfg["disable"] = list(k3s.disable)
+        sans = [*k3s.tls_san]
+        for extra in (k3s.api_endpoint, *(s.host for s in cluster.servers)):
+            if extra and extra not in sans:
+                sans.append(extra)
+        cfg["tls-san"] = sans
+        if k3s.bind_address:
+            cfg["bind-address"] = k3s.bind_address
+        cfg["cluster-cidr"] = k3s.cluster_cidr
+        cfg["service-cidr"] = k3s.service_cidr
+    if k3s.docker:
+        cfg["docker"] = True
+    cfg.update(_flag_items(node.extra_args))
+    header = "# /etc/rancher/k3s/config.yaml — written by ai-platform; edit the stack config instead.\n"
+    return header + yaml.safe_dump(cfg, sort_keys=True)
+
+
+def plan_nodes(cluster: Cluster, extra_labels: dict[str, dict[str, str]] | None = None) -> list[NodePlan]:
+    extra_labels = extra_labels or {}
+    first = cluster.servers[0]
+    first_addr = first.node_ip or first.host
+    server_url = kc.api_server_url(first_addr)
+    plans = []
+    for role, nodes in (("server", cluster.servers), ("agent", cluster.agents)):
+        for i, node in enumerate(nodes):
+            is_first = role == "server" and i == 0
+            labels = {**node.labels, **extra_labels.get(node.name, {})}
+            plans.append(
+                NodePlan(
+                    node=node,
+                    role=role,
+                    index=i,
+                    first=is_first,
+                    user=node.user or cluster.ssh.user,
+                    port=node.port or cluster.ssh.port,
+                    config_yaml=node_config(cluster, node, role, is_first, server_url),
+                    labels=dict(sorted(labels.items())),
+                )
+            )
+    return plans
+
+
+def registries_yaml(cluster: Cluster, extra: dict[str, Any] | None = None) -> str:
+    """K3s registries.yaml from config, plus entries other layers add (the CSGHub registry)."""
+    regs = cluster.k3s.registries
+    mirrors: dict[str, Any] = {}
+    for host, m in sorted(regs.mirrors.items()):
+        entry: dict[str, Any] = {"endpoint": list(m.endpoints)}
+        if m.rewrite:
+            entry["rewrite"] = dict(sorted(m.rewrite.items()))
+        mirrors[host] = entry
+    configs: dict[str, Any] = {}
+    for host, c in sorted(regs.configs.items()):
+        entry = {}
+        if c.auth:
+            entry["auth"] = {"username": c.auth.username, "password": c.auth.password.get_secret_value()}
+        if c.tls:
+            tls: dict[str, Any] = {"insecure_skip_verify": c.tls.insecure_skip_verify}
+            if c.tls.ca_file:
+                tls["ca_file"] = c.tls.ca_file
+            entry["tls"] = tls
+        configs[host] = entry
+    for key, section in (("mirrors", mirrors), ("configs", configs)):
+        for host, entry in sorted(((extra or {}).get(key) or {}).items()):
+            section[host] = entry
+    doc: dict[str, Any] = {}
+    if mirrors:
+        doc["mirrors"] = mirrors
+    if configs:
+        doc["configs"] = configs
+    header = "# /etc/rancher/k3s/registries.yaml — written by ai-platform.\n"
+    return header + (yaml.safe_dump(doc, sort_keys=True) if doc else "{}\n")
+
+
+@dataclass(frozen=True)
+class K3sClusterArgs:
+    cluster: Cluster
+    stack: str
+    base_dir: Path
+    # Labels other layers need on named nodes (e.g. Octopus' nodeSelector label).
+    extra_labels: dict[str, dict[str, str]] = field(default_factory=dict)
+
+
+class K3sCluster(pulumi.ComponentResource):
+    """A K3s cluster over SSH — or, with `cluster.kubeconfig`, an existing cluster.
+
+    Outputs: `kubeconfig` (secret), `api_server`, `nodes`, and `provider`, the one explicit
+    Kubernetes provider every later layer uses.
+    """
+
+    kubeconfig: pulumi.Output[str]
+    api_server: pulumi.Output[str]
+    nodes: pulumi.Output[list[dict[str, Any]]]
+    provider: k8s.Provider
+
+    def __init__(self, name: str, args: K3sClusterArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__(INSTALL_TYPE, name, None, opts)
+        self._name = name
+        self._args = args
+        cluster = args.cluster
+        self._installs: dict[str, remote.Command] = {}
+        self._ready: dict[str, remote.Command] = {}
+        self._registries_done = False
+
+        if cluster.kubeconfig is not None:
+            self.plans: list[NodePlan] = []
+            kubeconfig_text = pulumi.Output.secret(cluster.kubeconfig.get_secret_value())
+            self.kubeconfig = kubeconfig_text
+            self.api_server = pulumi.Output.from_input(_server_of(cluster.kubeconfig.get_secret_value()))
+            self.nodes = pulumi.Output.from_input([])
+        else:
+            self.plans = plan_nodes(cluster, args.extra_labels)
+            self._token = self._cluster_token()
+            self._create_nodes()
+            self.kubeconfig, self.api_server = self._read_kubeconfig()
+            self.nodes = pulumi.Output.from_input(
+                [
+                    {
+                        "name": p.node.name,
+                        "address": p.node.host,
+                        "role": p.role,
+                        "labels": p.labels,
+                        "gpu": p.node.gpu,
+                    }
+                    for p in self.plans
+                ]
+            )
+
+        self.provider = k8s.Provider(
+            f"{name}-provider",
+            kubeconfig=self.kubeconfig,
+            # The cluster's identity, not its credentials: a rotated kubeconfig must not
+            # replace every Kubernetes resource.
+            cluster_identifier=f"{args.stack}-{name}",
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        if self.plans:
+            self._node_objects()
+        self.register_outputs({"kubeconfig": self.kubeconfig, "apiServer": self.api_server, "nodes": self.nodes})
+
+    # -- connection -------------------------------------------------------------------
+
+    def connection(self, plan: NodePlan) -> remote.ConnectionArgs:
+        ssh = self._args.cluster.ssh
+        key = _private_key(ssh.private_key, ssh.private_key_path, self._args.base_dir)
+        proxy = None
+        if ssh.bastion is not None:
+            b = ssh.bastion
+            proxy = remote.ProxyConnectionArgs(
+                host=b.host,
+                port=b.port,
+                user=b.user,
+                private_key=_secret(b.private_key) or key,
+                password=_secret(b.password),
+                host_key=b.host_key,
+                dial_error_limit=ssh.dial_error_limit,
+                per_dial_timeout=ssh.per_dial_timeout,
+            )
+        return remote.ConnectionArgs(
+            host=plan.node.host,
+            port=plan.port,
+            user=plan.user,
+            private_key=key,
+            password=_secret(ssh.password),
+            host_key=plan.node.host_key,
+            proxy=proxy,
+            dial_error_limit=ssh.dial_error_limit,
+            per_dial_timeout=ssh.per_dial_timeout,
+        )
+
+    # -- resources --------------------------------------------------------------------
+
+    def _cluster_token(self) -> pulumi.Output[str]:
+        token = self._args.cluster.k3s.token
+        if token is not None:
+            return pulumi.Output.secret(token.get_secret_value())
+        generated = random.RandomPassword(
+            f"{self._name}-token",
+            length=48,
+            special=False,
+            opts=pulumi.ResourceOptions(parent=self, additional_secret_outputs=["result"]),
+        )
+        return pulumi.Output.secret(generated.result)  # type: ignore[arg-type]
+
+    def _bundle(self, plan: NodePlan) -> tuple[list[pulumi.Resource], dict[str, str]]:
+        k3s = self._args.cluster.k3s
+        if k3s.install != "airgap" or k3s.airgap is None:
+            return [], {}
+        base = self._args.base_dir
+        files = {
+            "k3s": k3s.airgap.binary,
+            Path(k3s.airgap.images).name: k3s.airgap.images,
+            "install.sh": k3s.airgap.install_script,
+        }
+        copies: list[pulumi.Resource] = []
+        for remote_name, local in files.items():
+            local_path = Path(local).expanduser()
+            if not local_path.is_absolute():
+                local_path = base / local_path
+            suffix = {"k3s": "binary", "install.sh": "installer"}.get(remote_name, "images")
+            copies.append(
+                remote.CopyToRemote(
+                    f"{self._name}-{plan.node.name}-upload-{suffix}",
+                    connection=self.connection(plan),
+                    source=pulumi.FileAsset(str(local_path)),
+                    remote_path=f"{BUNDLE_DIR}/{remote_name}",
+                    triggers=[plan.node.host],
+                    opts=pulumi.ResourceOptions(parent=self),
+                )
+            )
+        return copies, {"bundle": BUNDLE_DIR, "images": Path(k3s.airgap.images).name}
+
+    def _create_nodes(self) -> None:
+        k3s = self._args.cluster.k3s
+        base_registries = registries_yaml(self._args.cluster)
+        first = self.plans[0]
+        previous_server: remote.Command | None = None
+        last_server: remote.Command | None = None
+        timeout = str(k3s.ready_timeout_seconds)
+
+        for plan in self.plans:
+            copies, bundle_args = self._bundle(plan)
+            args = {
+                "role": plan.role,
+                "version": k3s.version,
+                "install": k3s.install,
+                "mirror": k3s.mirror,
+                "gpu": "true" if plan.node.gpu else "false",
+                "timeout": timeout,
+                "config": scripts.b64(plan.config_yaml),
+                **bundle_args,
+            }
+            stdin = self._token.apply(lambda token: scripts.payload({"token": token, "registries": base_registries}))
+            depends: list[pulumi.Resource] = [*copies]
+            if plan.role == "server" and previous_server is not None:
+                depends.append(previous_server)
+            if plan.role == "agent" and last_server is not None:
+                depends.append(last_server)
+            install = remote.Command(
+                f"{self._name}-{plan.node.name}-install",
+                connection=self.connection(plan),
+                create=scripts.command_line("k3s-install.sh", args, plan.sudo),
+                delete=scripts.command_line(
+                    "k3s-uninstall.sh", {"role": plan.role, **({"bundle": BUNDLE_DIR} if copies else {})}, plan.sudo
+                ),
+                stdin=stdin,
+                # A different machine or role is a different node: uninstall the old first.
+                triggers=[plan.node.host, plan.role],
+                opts=pulumi.ResourceOptions(
+                    parent=self,
+                    depends_on=depends,
+                    delete_before_replace=True,
+                    additional_secret_outputs=["stdin"],
+                ),
+            )
+            self._installs[plan.node.name] = install
+            if plan.role == "server":
+                previous_server = install
+                last_server = install
+
+        first_install = self._installs[first.node.name]
+        for plan in self.plans:
+            install = self._installs[plan.node.name]
+            self._ready[plan.node.name] = remote.Command(
+                f"{self._name}-{plan.node.name}-ready",
+                connection=self.connection(first),
+                create=scripts.command_line(
+                    "k3s-node-ready.sh", {"node": plan.node.name, "timeout": timeout}, first.sudo
+                ),
+                delete=scripts.command_line(
+                    "k3s-node-remove.sh", {"node": plan.node.name, "timeout": "300"}, first.sudo
+                ),
+                triggers=[plan.node.name, plan.node.host],
+                opts=pulumi.ResourceOptions(
+                    parent=self,
+                    depends_on=[install] if install is first_install else [install, first_install],
+                    delete_before_replace=True,
+                ),
+            )
+
+    def _read_kubeconfig(self) -> tuple[pulumi.Output[str], pulumi.Output[str]]:
+        first = self.plans[0]
+        endpoint = self._args.cluster.k3s.api_endpoint or first.node.host
+        server = kc.api_server_url(endpoint)
+        read = remote.Command(
+            f"{self._name}-kubeconfig",
+            connection=self.connection(first),
+            create=scripts.command_line("k3s-kubeconfig.sh", {}, first.sudo),
+            logging=remote.Logging.STDERR,
+            opts=pulumi.ResourceOptions(
+                parent=self,
+                depends_on=[self._ready[first.node.name]],
+                additional_secret_outputs=["stdout"],
+            ),
+        )
+        context = f"{pulumi.get_project()}-{self._args.stack}"
+        rewritten: pulumi.Output[str] = read.stdout.apply(lambda text: kc.rewrite(text, server, context))
+        kubeconfig: pulumi.Output[str] = pulumi.Output.secret(rewritten)  # type: ignore[arg-type]
+        return kubeconfig, pulumi.Output.from_input(server)
+
+    def _node_objects(self) -> None:
+        """Labels managed on the Node objects (server-side apply: removals are removed)."""
+        for plan in self.plans:
+            if not plan.labels:
+                continue
+            k8s.core.v1.NodePatch(
+                f"{self._name}-{plan.node.name}-labels",
+                metadata=k8s.meta.v1.ObjectMetaPatchArgs(name=plan.node.name, labels=plan.labels),
+                opts=pulumi.ResourceOptions(
+                    parent=self, provider=self.provider, depends_on=[self._ready[plan.node.name]]
+                ),
+            )
+        if any(p.node.gpu for p in self.plans):
+            k8s.node.v1.RuntimeClass(
+                f"{self._name}-nvidia-runtimeclass",
+                metadata=k8s.meta.v1.ObjectMetaArgs(name="nvidia"),
+                handler="nvidia",
+                opts=pulumi.ResourceOptions(parent=self, provider=self.provider),
+            )
+
+    def rollout_registries(self, extra: pulumi.Input[dict[str, Any]] | None = None) -> list[remote.Command]:
+        """registries.yaml on every node, restarting K3s node after node when it changes.
+
+        `extra` adds entries known only later (the CSGHub registry and its credentials,
+        read from the release): the data dependency orders the rollout after it.
+        Call once, after the layers that contribute entries exist.
+        """
+        if self._registries_done:
+            raise RuntimeError("rollout_registries() called twice")
+        self._registries_done = True
+        if not self.plans:
+            return []
+        cluster = self._args.cluster
+        content = pulumi.Output.from_input(extra or {}).apply(lambda e: registries_yaml(cluster, e))
+        stdin = pulumi.Output.secret(content).apply(lambda text: scripts.payload({"registries": text}))  # type: ignore[arg-type]
+        timeout = str(cluster.k3s.ready_timeout_seconds)
+        previous: remote.Command | None = None
+        commands = []
+        for plan in self.plans:
+            depends: list[pulumi.Resource] = [self._ready[plan.node.name]]
+            if previous is not None:
+                depends.append(previous)
+            previous = remote.Command(
+                f"{self._name}-{plan.node.name}-registries",
+                connection=self.connection(plan),
+                create=scripts.command_line("k3s-registries.sh", {"role": plan.role, "timeout": timeout}, plan.sudo),
+                stdin=stdin,
+                opts=pulumi.ResourceOptions(parent=self, depends_on=depends, additional_secret_outputs=["stdin"]),
+            )
+            commands.append(previous)
+        return commands
+
+
+def _secret(value: Any) -> pulumi.Output[str] | None:
+    return None if value is None else pulumi.Output.secret(value.get_secret_value())
+
+
+def _private_key(key: Any, key_path: str | None, base_dir: Path) -> pulumi.Output[str] | None:
+    if key is not None:
+        return pulumi.Output.secret(key.get_secret_value())
+    if key_path is not None:
+        path = Path(key_path).expanduser()
+        path = path if path.is_absolute() else base_dir / path
+        return pulumi.Output.secret(path.read_text())
+    return None
+
+
+def _server_of(kubeconfig_text: str) -> str:
+    try:
+        doc = yaml.safe_load(kubeconfig_text)
+        return str(doc["clusters"][0]["cluster"]["server"])
+    except Exception:  # noqa: BLE001 - any shape problem means "unknown"
+        return "unknown"

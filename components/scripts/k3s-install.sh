@@ -1,0 +1,79 @@
+# shellcheck shell=bash
+# k3s-install.sh — install, upgrade or reconfigure K3s on this node. Idempotent:
+# a second run with the same arguments and payload changes nothing and restarts nothing.
+#
+# Arguments: role=server|agent version=vX.Y.Z+k3sN install=online|airgap mirror=default|cn
+#            gpu=true|false timeout=SECONDS config=<base64 of config.yaml> [bundle=DIR images=NAME]
+# Stdin:     token=<b64> registries=<b64>
+#
+# registries.yaml is written here only when absent (first install, so K3s starts with it);
+# afterwards k3s-registries.sh owns it and rolls restarts node by node.
+
+role=$(arg role)
+version=$(arg version)
+install_mode=$(arg install)
+mirror=$(arg mirror default)
+timeout=$(arg timeout 600)
+bundle=$(arg bundle "")
+images=$(arg images "")
+gpu=$(arg gpu false)
+case "${role}" in server | agent) ;; *) die "role must be server or agent, not '${role}'" ;; esac
+if [ "${gpu}" = true ] && ! command -v nvidia-container-runtime >/dev/null 2>&1; then
+  die "gpu node, but nvidia-container-runtime is not installed: install the NVIDIA driver and nvidia-container-toolkit first"
+fi
+
+read_payload
+etc="${ROOT}/etc/rancher/k3s"
+mkdir -p "${etc}"
+chmod 755 "${etc}"
+
+staged="${PAYLOAD_DIR}/config.yaml"
+printf '%s' "$(arg config)" | base64 -d >"${staged}" || die "config= is not base64"
+
+token=$(payload token) # paths assigned first: a failing $(...) inside `put ... &&` would not stop us
+registries=$(payload registries)
+changed=()
+put "${token}" "${etc}/cluster-token" 0600 && changed+=("${etc}/cluster-token")
+put "${staged}" "${etc}/config.yaml" 0600 && changed+=("${etc}/config.yaml")
+if [ ! -f "${etc}/registries.yaml" ]; then
+  put "${registries}" "${etc}/registries.yaml" 0600 || true
+  forget_backup "${etc}/registries.yaml"
+fi
+
+current=$(installed_version)
+svc=$(service_name "${role}")
+if [ "${current}" != "${version}" ]; then
+  # Install or upgrade: the installer (re)starts the service with the files above.
+  if [ -n "${current}" ]; then log "upgrading K3s ${current} -> ${version}"; else log "installing K3s ${version} (${role})"; fi
+  export INSTALL_K3S_VERSION="${version}" INSTALL_K3S_EXEC="${role}"
+  if [ "${install_mode}" = airgap ]; then
+    for f in k3s install.sh "${images}"; do
+      [ -f "${bundle}/${f}" ] || die "airgap bundle incomplete in ${bundle}: ${f} missing (k3s, install.sh, ${images})"
+    done
+    install -D -m 0755 "${bundle}/k3s" "${ROOT}/usr/local/bin/k3s"
+    install -D -m 0644 "${bundle}/${images}" "${ROOT}/var/lib/rancher/k3s/agent/images/${images}"
+    INSTALL_K3S_SKIP_DOWNLOAD=true sh "${bundle}/install.sh"
+  else
+    installer="${PAYLOAD_DIR}/install.sh"
+    url=https://get.k3s.io
+    if [ "${mirror}" = cn ]; then
+      url=https://rancher-mirror.rancher.cn/k3s/k3s-install.sh
+      export INSTALL_K3S_MIRROR=cn
+    fi
+    curl -sfL --retry 3 -o "${installer}" "${url}" || die "cannot download the K3s installer from ${url}"
+    sh "${installer}"
+  fi
+  for f in "${changed[@]}"; do forget_backup "${f}"; done
+  [ "$(installed_version)" = "${version}" ] || die "installer finished but k3s reports '$(installed_version)', not ${version}"
+  wait_for "${svc} ready" "${timeout}" service_ready "${role}" || die "K3s did not become ready on this node"
+  log "K3s ${version} ${role} installed"
+elif [ ${#changed[@]} -gt 0 ]; then
+  restart_with_rollback "${role}" "${timeout}" "${changed[@]}"
+  log "K3s reconfigured"
+elif ! systemctl is-active --quiet "${svc}"; then
+  log "${svc} is not running: starting it"
+  systemctl start "${svc}"
+  wait_for "${svc} ready" "${timeout}" service_ready "${role}" || die "K3s did not become ready on this node"
+else
+  log "unchanged"
+fi

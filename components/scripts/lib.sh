@@ -1,0 +1,131 @@
+# shellcheck shell=bash
+# lib.sh — shared by every node script; rendered in front of each one (components/scripts.py).
+#
+# Conventions:
+# - non-secret parameters arrive as `key=value` arguments ($@), readable in the plan;
+# - secrets arrive on stdin as `key=<base64>` lines, never on a command line;
+# - every path is under ${AIP_ROOT:-} so tests can run the scripts in a sandbox root;
+# - a script prints what it changed; a run that changes nothing says "unchanged".
+set -euo pipefail
+umask 077
+
+ROOT="${AIP_ROOT:-}"
+SCRIPT_NAME="${0##*/}"
+AIP_ARGV=("$@")
+
+log() { printf '%s: %s\n' "${SCRIPT_NAME}" "$*"; }
+die() { printf '%s: error: %s\n' "${SCRIPT_NAME}" "$*" >&2; exit 1; }
+
+# arg KEY [DEFAULT] — the value of a key=value argument.
+arg() {
+  local key="$1" a
+  for a in "${AIP_ARGV[@]}"; do
+    case "$a" in "${key}="*) printf '%s' "${a#"${key}="}"; return 0 ;; esac
+  done
+  if [ $# -ge 2 ]; then printf '%s' "$2"; return 0; fi
+  die "missing argument ${key}=..."
+}
+
+# read_payload — secrets from stdin into a private directory, one file per key.
+read_payload() {
+  PAYLOAD_DIR=$(mktemp -d "${TMPDIR:-/tmp}/aip.XXXXXX")
+  chmod 700 "${PAYLOAD_DIR}"
+  trap 'rm -rf "${PAYLOAD_DIR}"' EXIT
+  local line key
+  [ -t 0 ] && return 0
+  # Split at the first '=' by hand: `IFS== read` would drop base64's trailing '='.
+  while IFS= read -r line || [ -n "${line}" ]; do
+    key=${line%%=*}
+    case "${key}" in '' | *[!a-z_]*) line=''; continue ;; esac
+    printf '%s' "${line#*=}" | base64 -d >"${PAYLOAD_DIR}/${key}" || die "payload ${key} is not base64"
+    line=''
+  done
+}
+
+# payload KEY — path of a payload file; fails if the key was not sent.
+payload() {
+  [ -f "${PAYLOAD_DIR}/$1" ] || die "payload '$1' missing on stdin"
+  printf '%s' "${PAYLOAD_DIR}/$1"
+}
+
+# put SRC DEST MODE — install SRC at DEST only if the content or mode differs.
+# Keeps the previous version as DEST.aip-prev for rollback. Returns 0 if changed, 1 if not.
+put() {
+  local src="$1" dest="$2" mode="$3"
+  if [ -f "${dest}" ] && cmp -s "${src}" "${dest}" && [ "$(stat -c %a "${dest}")" = "${mode#0}" ]; then
+    return 1
+  fi
+  mkdir -p "$(dirname "${dest}")"
+  if [ -f "${dest}" ]; then cp -p "${dest}" "${dest}.aip-prev"; else rm -f "${dest}.aip-prev"; fi
+  install -m "${mode}" "${src}" "${dest}.aip-new"
+  mv -f "${dest}.aip-new" "${dest}"
+  log "wrote ${dest#"${ROOT}"}"
+  return 0
+}
+
+# restore DEST — put back DEST.aip-prev (or remove DEST if it did not exist before).
+restore() {
+  local dest="$1"
+  if [ -f "${dest}.aip-prev" ]; then mv -f "${dest}.aip-prev" "${dest}"; else rm -f "${dest}"; fi
+  log "rolled back ${dest#"${ROOT}"}"
+}
+
+# forget_backup DEST — the new content is good.
+forget_backup() { rm -f "$1.aip-prev"; }
+
+# wait_for DESCRIPTION TIMEOUT COMMAND... — poll until COMMAND succeeds, printing progress.
+wait_for() {
+  local what="$1" timeout="$2" start now last=0
+  shift 2
+  start=$(date +%s)
+  until "$@" >/dev/null 2>&1; do
+    now=$(date +%s)
+    if [ $((now - start)) -ge "${timeout}" ]; then
+      printf '%s: error: timed out after %ss waiting for %s\n' "${SCRIPT_NAME}" "${timeout}" "${what}" >&2
+      return 1
+    fi
+    if [ $((now - last)) -ge 10 ]; then
+      log "waiting for ${what} ($((now - start))s/${timeout}s)"
+      last=${now}
+    fi
+    sleep 1
+  done
+  log "${what}: ok after $(($(date +%s) - start))s"
+}
+
+k3s_bin() { printf '%s' "${ROOT}/usr/local/bin/k3s"; }
+
+# installed_version — the version of the installed k3s binary, or nothing.
+installed_version() {
+  local bin
+  bin=$(k3s_bin)
+  [ -x "${bin}" ] || return 0
+  "${bin}" --version 2>/dev/null | awk 'NR == 1 { print $3 }'
+}
+
+service_name() { if [ "$1" = server ]; then printf k3s; else printf k3s-agent; fi; }
+
+server_ready() { "$(k3s_bin)" kubectl get --raw /readyz 2>/dev/null | grep -qx ok; }
+
+# service_ready ROLE — the local K3s service is up (server: API /readyz answers ok).
+service_ready() {
+  systemctl is-active --quiet "$(service_name "$1")" || return 1
+  if [ "$1" = server ]; then server_ready; fi
+}
+
+# restart_with_rollback ROLE TIMEOUT FILE... — restart K3s after FILEs changed; if it does
+# not come back, restore the previous FILEs, restart again and fail.
+restart_with_rollback() {
+  local role="$1" timeout="$2" svc f
+  shift 2
+  svc=$(service_name "${role}")
+  log "restarting ${svc}"
+  if systemctl restart "${svc}" && wait_for "${svc} after restart" "${timeout}" service_ready "${role}"; then
+    for f in "$@"; do forget_backup "${f}"; done
+    return 0
+  fi
+  for f in "$@"; do restore "${f}"; done
+  systemctl restart "${svc}" || true
+  wait_for "${svc} after rollback" "${timeout}" service_ready "${role}" || true
+  die "${svc} did not become ready with the new settings; previous settings restored"
+}

@@ -1,0 +1,1 @@
+"""Typed stack configuration and the wiring of the platform's components."""

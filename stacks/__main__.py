@@ -1,0 +1,51 @@
+"""`python -m stacks check Pulumi.<stack>.yaml` — validate a stack file offline.
+
+`python -m stacks schema` regenerates docs/config.schema.json and docs/config.md.
+Exit 0 when valid, 1 with every problem listed (key path and what is expected).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from stacks.load import ConfigError, from_stack_file
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m stacks")
+    sub = parser.add_subparsers(dest="cmd", required=True)
+    check = sub.add_parser("check", help="validate stack files offline")
+    check.add_argument("files", nargs="+", type=Path)
+    schema = sub.add_parser("schema", help="write docs/config.schema.json and docs/config.md")
+    schema.add_argument("--out", type=Path, default=Path("docs"))
+    args = parser.parse_args(argv)
+
+    if args.cmd == "schema":
+        from stacks.docs import write_docs
+
+        for path in write_docs(args.out):
+            print(f"wrote {path}")
+        return 0
+
+    status = 0
+    for path in args.files:
+        if not path.is_file():
+            print(f"{path}: no such file", file=sys.stderr)
+            status = 1
+            continue
+        try:
+            loaded = from_stack_file(path)
+        except ConfigError as err:
+            print(err.render(), file=sys.stderr)
+            status = 1
+            continue
+        cfg = loaded.config
+        n = len(cfg.cluster.servers) + len(cfg.cluster.agents)
+        print(f"{path}: ok ({n} nodes, {len(loaded.encrypted_paths)} encrypted values accepted as present)")
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,80 @@
+"""Shared test helpers: stack configs as data, and the program run under mocks."""
+
+from __future__ import annotations
+
+import copy
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+SHARED = ROOT.parent / "shared"
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from stacks import mockrun  # noqa: E402
+from stacks.load import read_stack_file  # noqa: E402
+
+HOST_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAITestHostKeyForUnitTestsOnly000000000000000"
+
+
+def node(name: str, host: str, **extra: Any) -> dict[str, Any]:
+    return {"name": name, "host": host, "hostKey": HOST_KEY, **extra}
+
+
+def cluster_only(servers: int = 1, agents: int = 2, **k3s: Any) -> dict[str, Any]:
+    """A valid cluster-only stack config (every platform layer off)."""
+    return {
+        "cluster": {
+            "ssh": {"user": "root", "privateKey": "test-private-key"},
+            "k3s": {"version": "v1.30.4+k3s1", **k3s},
+            "servers": [node(f"s{i}", f"10.0.0.{10 + i}") for i in range(servers)],
+            "agents": [node(f"a{i}", f"10.0.1.{10 + i}") for i in range(agents)],
+        },
+        "storage": {"enabled": False},
+        "knative": {"enabled": False},
+        "gateway": {"enabled": False},
+        "csghub": {"enabled": False},
+    }
+
+
+def with_(cfg: dict[str, Any], path: str, value: Any) -> dict[str, Any]:
+    """A deep copy of cfg with one dotted path set (list indexes as numbers)."""
+    out = copy.deepcopy(cfg)
+    keys = path.split(".")
+    node_: Any = out
+    for k in keys[:-1]:
+        node_ = node_[int(k)] if isinstance(node_, list) else node_.setdefault(k, {})
+    last = keys[-1]
+    if isinstance(node_, list):
+        node_[int(last)] = value
+    else:
+        node_[last] = value
+    return out
+
+
+def run_program(raw: dict[str, Any], stack: str = "test", project_dir: Path = ROOT) -> mockrun.Recording:
+    return mockrun.run(raw, stack, project_dir)
+
+
+def stand_in_airgap(dir_: Path) -> None:
+    """Files where a stack's airgap/ bundle and certs are expected (content irrelevant to the plan)."""
+    (dir_ / "airgap").mkdir(parents=True, exist_ok=True)
+    for name in ("k3s", "k3s-airgap-images-amd64.tar.zst", "install.sh"):
+        (dir_ / "airgap" / name).write_text(f"stand-in {name} for plan tests\n")
+    (dir_ / "certs").mkdir(exist_ok=True)
+    (dir_ / "certs" / "harbor-ca.crt").write_text("stand-in CA for plan tests\n")
+
+
+@pytest.fixture
+def prod_dir(tmp_path: Path) -> Path:
+    """A copy of the prod stack file beside stand-in airgap files."""
+    (tmp_path / "Pulumi.prod.yaml").write_text((ROOT / "Pulumi.prod.yaml").read_text())
+    stand_in_airgap(tmp_path)
+    return tmp_path
+
+
+def stack_file_config(path: Path) -> tuple[dict[str, Any], list[str]]:
+    return read_stack_file(path)
