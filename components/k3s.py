@@ -171,6 +171,19 @@ def registries_yaml(cluster: Cluster, extra: dict[str, Any] | None = None) -> st
 
 
 @dataclass(frozen=True)
+class NodeTarget:
+    """How another layer runs a command on a node (e.g. to create host directories)."""
+
+    name: str
+    role: str
+    connection: remote.ConnectionArgs
+    sudo: bool
+    gpu: bool
+    # The node's install command: run after it, so K3s (and its directories) exist.
+    installed: pulumi.Resource
+
+
+@dataclass(frozen=True)
 class K3sClusterArgs:
     cluster: Cluster
     stack: str
@@ -416,11 +429,37 @@ class K3sCluster(pulumi.ComponentResource):
                 opts=pulumi.ResourceOptions(parent=self, provider=self.provider),
             )
 
-    def rollout_registries(self, extra: pulumi.Input[dict[str, Any]] | None = None) -> list[remote.Command]:
+    def targets(self) -> list[NodeTarget]:
+        """Every provisioned node, for layers that prepare something on the nodes."""
+        return [
+            NodeTarget(
+                name=p.node.name,
+                role=p.role,
+                connection=self.connection(p),
+                sudo=p.sudo,
+                gpu=p.node.gpu,
+                installed=self._ready[p.node.name],
+            )
+            for p in self.plans
+        ]
+
+    @property
+    def kubernetes_version(self) -> str:
+        """Kubernetes minor version of the pinned K3s (e.g. "1.30"), or "" for an existing cluster."""
+        if self._args.cluster.kubeconfig is not None:
+            return ""
+        return ".".join(self._args.cluster.k3s.version.lstrip("v").split(".")[:2])
+
+    def rollout_registries(
+        self,
+        extra: pulumi.Input[dict[str, Any]] | None = None,
+        hosts: pulumi.Input[list[str]] | None = None,
+    ) -> list[remote.Command]:
         """registries.yaml on every node, restarting K3s node after node when it changes.
 
         `extra` adds entries known only later (the CSGHub registry and its credentials,
         read from the release): the data dependency orders the rollout after it.
+        `hosts` are /etc/hosts lines (platform hostnames when the domain has no DNS).
         Call once, after the layers that contribute entries exist.
         """
         if self._registries_done:
@@ -430,7 +469,10 @@ class K3sCluster(pulumi.ComponentResource):
             return []
         cluster = self._args.cluster
         content = pulumi.Output.from_input(extra or {}).apply(lambda e: registries_yaml(cluster, e))
-        stdin = pulumi.Output.secret(content).apply(lambda text: scripts.payload({"registries": text}))  # type: ignore[arg-type]
+        lines = pulumi.Output.from_input(hosts or []).apply(lambda ls: "".join(f"{line}\n" for line in ls))
+        stdin = pulumi.Output.secret(pulumi.Output.all(content, lines)).apply(  # type: ignore[arg-type]
+            lambda both: scripts.payload({"registries": both[0], "hosts": both[1]})
+        )
         timeout = str(cluster.k3s.ready_timeout_seconds)
         previous: remote.Command | None = None
         commands = []

@@ -470,15 +470,15 @@ class CsghubServices(Model):
 
 
 class Persistence(Model):
+    """Volume sizes (seed 000 defaults). On chart 1.17 the registry stores its images in
+    MinIO, and builder and gitlab-shell have no volumes: size MinIO for the registry too."""
+
     storage_class: str | None = Field(default=None, description="StorageClass (default: the cluster default).")
     postgresql: Quantity = "50Gi"
     redis: Quantity = "10Gi"
     minio: Quantity = "200Gi"
-    registry: Quantity = "200Gi"
     gitaly: Quantity = "200Gi"
-    builder: Quantity = "50Gi"
     nats: Quantity = "10Gi"
-    gitlab_shell: Quantity = "1Gi"
 
 
 class Image(Model):

@@ -1,8 +1,16 @@
 """The wiring: validated config → components, in dependency order → stack outputs.
 
-This is the only place that knows how layers feed each other. Data flows one way:
-each component takes typed args (and the cluster's provider) and exposes outputs that
-later components take as inputs.
+The only place that knows how layers feed each other. Data flows one way: each
+component takes typed args (and the cluster's provider) and exposes outputs that later
+components take as inputs; `depends_on` only where no data flows.
+
+    cluster ─ provider ─┬─ storage ───────────────┐
+                        ├─ gateway (ns, TLS) ─────┤
+                        ├─ knative (settings) ────┼─ csghub release ─┬─ knative pin (revision)
+                        ├─ dataflow (values) ─────┘                  ├─ CoreDNS hosts
+                        │                                            └─ registry secret ─ nodes' registries.yaml
+                        ├─ octopus (node labels via the cluster)
+                        └─ open-hydra (host dirs via the cluster's nodes)
 """
 
 from __future__ import annotations
@@ -11,9 +19,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import jsonschema
 import pulumi
 
+from components import csghub as csghub_mod
+from components.csghub import CsghubArgs, CsghubLayer, hostnames
+from components.dataflow import DataflowArgs, DataflowLayer, bundled_values
+from components.gateway import GatewayArgs, GatewayLayer, external_url, gateway_values
 from components.k3s import K3sCluster, K3sClusterArgs
+from components.knative import KnativeArgs, KnativeLayer, runner_values
+from components.octopus import Octopus, OctopusArgs
+from components.openhydra import OpenHydra, OpenHydraArgs
+from components.storage import StorageArgs, StorageLayer
+from stacks.load import ConfigError, Problem
 from stacks.model import StackConfig
 
 
@@ -32,17 +50,196 @@ def node_labels(cfg: StackConfig) -> dict[str, dict[str, str]]:
     return labels
 
 
+def storage_class(cfg: StackConfig) -> str | None:
+    if not cfg.storage.enabled:
+        return None
+    return "local-path" if cfg.storage.mode == "local-path" else cfg.storage.local_static.class_name
+
+
+def default_address(cfg: StackConfig) -> str:
+    """Where users reach NodePorts and the gateway when no address is configured."""
+    if cfg.gateway.address:
+        return cfg.gateway.address
+    if cfg.cluster.servers:
+        return cfg.cluster.servers[0].host
+    return ""
+
+
+def _dataflow_bundled(cfg: StackConfig) -> bool:
+    return cfg.dataflow.enabled and cfg.csghub.enabled
+
+
+def csghub_validation_values(cfg: StackConfig) -> dict[str, Any]:
+    """The CSGHub values as schema validation sees them (secrets as placeholders)."""
+    df = cfg.dataflow
+    sc = storage_class(cfg)
+
+    def dataflow(secret: Any) -> dict[str, Any]:
+        return bundled_values(df, sc, cfg.csghub.services.mongo is not None, secret)
+
+    return csghub_mod.validation_values(
+        cfg.csghub,
+        gateway_values(cfg.gateway, cfg.csghub.domain, cfg.csghub.public_domain),
+        runner_values(cfg.knative),
+        dataflow if _dataflow_bundled(cfg) else None,
+        sc,
+    )
+
+
+def validate_chart_values(cfg: StackConfig, base_dir: Path) -> None:
+    """Local charts carry their values.schema.json: validate before registering anything.
+
+    Remote charts are validated by Helm itself during preview/install."""
+    if not cfg.csghub.enabled or not cfg.csghub.chart.local_path:
+        return
+    path = Path(cfg.csghub.chart.local_path).expanduser()
+    schema = csghub_mod.local_chart_schema(path if path.is_absolute() else base_dir / path)
+    if schema is None:
+        return
+    errors = sorted(jsonschema.Draft7Validator(schema).iter_errors(csghub_validation_values(cfg)), key=str)
+    if errors:
+        raise ConfigError(
+            [
+                Problem("csghub.values", f"chart value {'.'.join(map(str, e.absolute_path))}: {e.message}")
+                for e in errors
+            ],
+            "CSGHub chart values",
+        )
+
+
 def build(cfg: StackConfig, stack: str, base_dir: Path) -> Platform:
+    validate_chart_values(cfg, base_dir)
     cluster = K3sCluster(
         "k3s",
         K3sClusterArgs(cluster=cfg.cluster, stack=stack, base_dir=base_dir, extra_labels=node_labels(cfg)),
     )
-    cluster.rollout_registries(None)
+    provider = cluster.provider
+    address = default_address(cfg)
     outputs: dict[str, Any] = {
         "kubeconfig": cluster.kubeconfig,
         "apiServer": cluster.api_server,
         "nodes": cluster.nodes,
     }
+    urls: dict[str, Any] = {}
+    credentials: dict[str, Any] = {}
+    sc = storage_class(cfg)
+
+    storage = None
+    if cfg.storage.enabled:
+        storage = StorageLayer("storage", StorageArgs(config=cfg.storage, provider=provider, nodes=cluster.targets()))
+        outputs["storage"] = {"defaultClass": storage.default_class, "rwxClass": storage.rwx_class}
+
+    knative = None
+    if cfg.knative.enabled:
+        knative = KnativeLayer(
+            "knative",
+            KnativeArgs(
+                config=cfg.knative,
+                provider=provider,
+                base_dir=base_dir,
+                installed_by_csghub=cfg.csghub.enabled,
+                node_address=address,
+            ),
+        )
+        outputs["knative"] = {"endpoint": knative.endpoint, "domain": knative.domain}
+
+    dataflow = None
+    if cfg.dataflow.enabled:
+        portal = external_url(cfg.gateway, hostnames(cfg.csghub.domain)["csghub"]) if cfg.csghub.enabled else None
+        dataflow = DataflowLayer(
+            "dataflow",
+            DataflowArgs(
+                config=cfg.dataflow,
+                provider=provider,
+                base_dir=base_dir,
+                storage_class=sc,
+                bundled=_dataflow_bundled(cfg),
+                csghub_has_mongo=cfg.csghub.services.mongo is not None,
+                csghub_url=portal,
+            ),
+            opts=pulumi.ResourceOptions(depends_on=[storage] if storage else []),
+        )
+        urls["dataflow"] = dataflow.url
+
+    node_registries: Any = None
+    hosts: list[str] = []
+    if cfg.csghub.enabled and knative is not None:
+        names = hostnames(cfg.csghub.domain)
+        gateway = GatewayLayer(
+            "gateway",
+            GatewayArgs(
+                config=cfg.gateway,
+                provider=provider,
+                namespace=cfg.csghub.namespace,
+                domain=cfg.csghub.domain,
+                public_domain=cfg.csghub.public_domain,
+                default_address=address,
+            ),
+        )
+        csghub = CsghubLayer(
+            "csghub",
+            CsghubArgs(
+                config=cfg.csghub,
+                provider=provider,
+                namespace=gateway.namespace,
+                gateway_values=gateway_values(cfg.gateway, cfg.csghub.domain, cfg.csghub.public_domain),
+                runner_values=runner_values(cfg.knative),
+                storage_class=sc,
+                gateway_address=gateway.address,
+                registry_endpoint=external_url(cfg.gateway, names["registry"]),
+                dataflow_values=dataflow.csghub_values if dataflow is not None and _dataflow_bundled(cfg) else None,
+                depends_on=[storage] if storage is not None else [],
+            ),
+        )
+        knative.pin_after(csghub.revision, depends_on=[csghub.release])
+        if cfg.csghub.node_registry:
+            node_registries = csghub.node_registries
+        if cfg.csghub.coredns_hosts and address:
+            hosts = [f"{address} {' '.join(names.values())}"]
+        urls["portal"] = external_url(cfg.gateway, names["csghub"])
+        for key in ("casdoor", "minio", "registry"):
+            urls[key] = external_url(cfg.gateway, names[key])
+        credentials["csghub"] = {"username": csghub.admin_username, "password": csghub.admin_password}
+        outputs["gateway"] = {"address": gateway.address, "ports": gateway.ports}
+
+    cluster.rollout_registries(node_registries, hosts)
+
+    if cfg.octopus is not None and cfg.octopus.enabled:
+        octopus = Octopus(
+            "octopus",
+            OctopusArgs(
+                config=cfg.octopus,
+                provider=provider,
+                base_dir=base_dir,
+                kubernetes_version=cluster.kubernetes_version,
+                storage_class=sc,
+            ),
+            opts=pulumi.ResourceOptions(depends_on=[storage] if storage else []),
+        )
+        urls["octopus"] = octopus.url
+        urls["grafana"] = octopus.grafana_url
+        credentials["octopus"] = {"username": octopus.admin_username, "password": octopus.admin_password}
+
+    if cfg.openhydra.enabled:
+        hydra = OpenHydra(
+            "openhydra",
+            OpenHydraArgs(
+                config=cfg.openhydra,
+                provider=provider,
+                base_dir=base_dir,
+                nodes=cluster.targets(),
+                local_path_provided=cfg.cluster.kubeconfig is None and "local-storage" not in cfg.cluster.k3s.disable,
+                gateway_address=address,
+            ),
+            opts=pulumi.ResourceOptions(depends_on=[storage] if storage else []),
+        )
+        urls["openhydra"] = hydra.ui_url
+        credentials["openhydra"] = {"username": hydra.admin_username, "password": hydra.admin_password}
+
+    if urls:
+        outputs["urls"] = urls
+    if credentials:
+        outputs["credentials"] = credentials
     return Platform(cluster=cluster, outputs=outputs)
 
 

@@ -3,8 +3,11 @@
 # and put the previous file back if K3s does not come up with the new one.
 # Runs node after node (each waits for the previous node's), so restarts roll one at a time.
 #
+# Also keeps a managed block of /etc/hosts (the platform's hostnames, for domains without
+# DNS): rewritten only when it differs; it needs no restart.
+#
 # Arguments: role=server|agent timeout=SECONDS
-# Stdin:     registries=<b64>
+# Stdin:     registries=<b64> hosts=<b64 of the block's lines, may be empty>
 
 role=$(arg role)
 timeout=$(arg timeout 600)
@@ -19,4 +22,24 @@ if put "${src}" "${dest}" 0600; then
   fi
 else
   log "unchanged"
+fi
+
+hosts_file="${ROOT}/etc/hosts"
+begin="# BEGIN ai-platform (managed by pulumi)"
+end="# END ai-platform"
+[ -f "${hosts_file}" ] || install -m 0644 /dev/null "${hosts_file}"
+want="${PAYLOAD_DIR}/hosts.want"
+lines="${PAYLOAD_DIR}/hosts"
+[ -f "${lines}" ] || : >"${lines}" # not sent: no managed block
+{
+  awk -v b="${begin}" -v e="${end}" '$0 == b { skip = 1; next } $0 == e { skip = 0; next } !skip' "${hosts_file}"
+  if [ -s "${lines}" ]; then
+    printf '%s\n' "${begin}"
+    cat "${lines}"
+    printf '%s\n' "${end}"
+  fi
+} >"${want}"
+if ! cmp -s "${want}" "${hosts_file}"; then
+  cat "${want}" >"${hosts_file}" # in place: /etc/hosts may be a bind mount
+  log "updated the ai-platform block of /etc/hosts"
 fi

@@ -1,0 +1,172 @@
+"""Knative Serving: the settings, whoever installs it.
+
+With the CSGHub layer on, the CSGHub chart's runner installs Knative Serving through the
+Knative Operator and re-creates its `KnativeServing` resource on every upgrade (a Helm
+hook). This component owns the settings and hands them to the release as values
+(`runner.knative.serving.*`, `runner.applicationEndpoint`); what the chart does not expose
+— the Kourier service type and NodePort — it applies after the release with server-side
+apply patches whose inputs carry the release's revision, so every upgrade (which
+re-creates the hook) re-applies them. See docs/adr/0005-knative-settings.md.
+
+With the CSGHub layer off, it installs Serving CRDs, core and Kourier from pinned
+manifests (CRDs first, on their own) and applies seed 000's settings as `*Patch` resources.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from stacks.model import Knative, ManifestSource
+
+KOURIER_INTERNAL = "http://kourier-internal.kourier-system.svc.cluster.local"
+KOURIER_CLASS = "kourier.ingress.networking.knative.dev"
+KNATIVE_NS = "knative-serving"
+KOURIER_NS = "kourier-system"
+REVISION_ANNOTATION = "ai-platform.io/applied-for-revision"
+
+
+def manifest_file(src: ManifestSource, base_dir: Path) -> str:
+    if src.local_path:
+        p = Path(src.local_path).expanduser()
+        return str(p if p.is_absolute() else base_dir / p)
+    return src.url
+
+
+def runner_values(cfg: Knative) -> dict[str, Any]:
+    """The CSGHub release's `runner` values this layer owns."""
+    return {
+        "knative": {
+            "serving": {
+                "domain": cfg.domain,
+                "autoscaler": {
+                    "enableScaleToZero": "true" if cfg.scale_to_zero else "false",
+                    "scaleToZeroGracePeriod": cfg.scale_to_zero_grace_period,
+                },
+            }
+        },
+        # In-cluster Kourier: the runner reaches apps whatever the service type.
+        "applicationEndpoint": KOURIER_INTERNAL,
+    }
+
+
+@dataclass(frozen=True)
+class KnativeArgs:
+    config: Knative
+    provider: k8s.Provider
+    base_dir: Path
+    # True: the CSGHub runner installs Knative (operator); False: install it here.
+    installed_by_csghub: bool
+    node_address: pulumi.Input[str]
+
+
+class KnativeLayer(pulumi.ComponentResource):
+    endpoint: pulumi.Output[str]
+    domain: pulumi.Output[str]
+
+    def __init__(self, name: str, args: KnativeArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("ai-platform:index:Knative", name, None, opts)
+        self._name = name
+        self._args = args
+        cfg = args.config
+        self._pinned = False
+        if cfg.kourier.service_type == "NodePort":
+            self.endpoint = pulumi.Output.concat("http://", args.node_address, ":", str(cfg.kourier.http_node_port))
+        else:
+            self.endpoint = pulumi.Output.from_input(KOURIER_INTERNAL)
+        self.domain = pulumi.Output.from_input(cfg.domain)
+        if not args.installed_by_csghub:
+            self._standalone()
+        self.register_outputs({"endpoint": self.endpoint, "domain": self.domain})
+
+    def pin_after(self, release_revision: pulumi.Input[Any], depends_on: list[pulumi.Resource]) -> None:
+        """Apply what the chart does not expose, again after every upgrade of the release."""
+        if self._pinned:
+            raise RuntimeError("pin_after() called twice")
+        self._pinned = True
+        cfg = self._args.config
+        opts = pulumi.ResourceOptions(parent=self, provider=self._args.provider, depends_on=depends_on)
+        revision = pulumi.Output.from_input(release_revision).apply(str)
+        annotations = {REVISION_ANNOTATION: revision, "pulumi.com/patchForce": "true"}
+        k8s.apiextensions.CustomResourcePatch(
+            f"{self._name}-serving-kourier-service-type",
+            api_version="operator.knative.dev/v1beta1",
+            kind="KnativeServing",
+            metadata=k8s.meta.v1.ObjectMetaPatchArgs(
+                name="knative-serving", namespace=KNATIVE_NS, annotations=annotations
+            ),
+            spec={"ingress": {"kourier": {"enabled": True, "service-type": cfg.kourier.service_type}}},
+            opts=opts,
+        )
+        if cfg.kourier.service_type == "NodePort":
+            self._kourier_node_port(annotations, opts)
+
+    def _kourier_node_port(self, annotations: dict[str, Any], opts: pulumi.ResourceOptions) -> None:
+        cfg = self._args.config
+        k8s.core.v1.ServicePatch(
+            f"{self._name}-kourier-nodeport",
+            metadata=k8s.meta.v1.ObjectMetaPatchArgs(name="kourier", namespace=KOURIER_NS, annotations=annotations),
+            spec=k8s.core.v1.ServiceSpecPatchArgs(
+                type="NodePort",
+                ports=[
+                    k8s.core.v1.ServicePortPatchArgs(
+                        name="http2", port=80, protocol="TCP", node_port=cfg.kourier.http_node_port
+                    )
+                ],
+            ),
+            opts=opts,
+        )
+
+    def _standalone(self) -> None:
+        cfg = self._args.config
+        base = self._args.base_dir
+        opts = pulumi.ResourceOptions(parent=self, provider=self._args.provider)
+        crds = k8s.yaml.v2.ConfigFile(
+            f"{self._name}-serving-crds", file=manifest_file(cfg.manifests.crds, base), opts=opts
+        )
+        core = k8s.yaml.v2.ConfigFile(
+            f"{self._name}-serving-core",
+            file=manifest_file(cfg.manifests.core, base),
+            opts=pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=[crds])),
+        )
+        kourier = k8s.yaml.v2.ConfigFile(
+            f"{self._name}-kourier",
+            file=manifest_file(cfg.manifests.kourier, base),
+            opts=pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=[core])),
+        )
+        after = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=[core, kourier]))
+        force = {"pulumi.com/patchForce": "true"}
+        k8s.core.v1.ConfigMapPatch(
+            f"{self._name}-config-network",
+            metadata=k8s.meta.v1.ObjectMetaPatchArgs(name="config-network", namespace=KNATIVE_NS, annotations=force),
+            data={"ingress-class": KOURIER_CLASS},
+            opts=after,
+        )
+        k8s.core.v1.ConfigMapPatch(
+            f"{self._name}-config-domain",
+            metadata=k8s.meta.v1.ObjectMetaPatchArgs(name="config-domain", namespace=KNATIVE_NS, annotations=force),
+            data={cfg.domain: ""},
+            opts=after,
+        )
+        k8s.core.v1.ConfigMapPatch(
+            f"{self._name}-config-autoscaler",
+            metadata=k8s.meta.v1.ObjectMetaPatchArgs(name="config-autoscaler", namespace=KNATIVE_NS, annotations=force),
+            data={
+                "enable-scale-to-zero": "true" if cfg.scale_to_zero else "false",
+                "scale-to-zero-grace-period": cfg.scale_to_zero_grace_period,
+            },
+            opts=after,
+        )
+        if cfg.kourier.service_type == "NodePort":
+            self._kourier_node_port(force, after)
+        else:
+            k8s.core.v1.ServicePatch(
+                f"{self._name}-kourier-service-type",
+                metadata=k8s.meta.v1.ObjectMetaPatchArgs(name="kourier", namespace=KOURIER_NS, annotations=force),
+                spec=k8s.core.v1.ServiceSpecPatchArgs(type=cfg.kourier.service_type),
+                opts=after,
+            )
