@@ -164,6 +164,17 @@ def build_values(
     return merge(values, cfg.values)
 
 
+def node_registry_entries(secret_data: dict[str, str] | None, host: str, endpoint: str) -> dict[str, Any]:
+    """The chart's `<release>-registry` secret → registries.yaml entries for the nodes."""
+    data = secret_data or {}
+    user = base64.b64decode(data.get("REGISTRY_USERNAME", "")).decode()
+    password = base64.b64decode(data.get("REGISTRY_PASSWORD", "")).decode()
+    return {
+        "mirrors": {host: {"endpoint": [endpoint]}},
+        "configs": {host: {"auth": {"username": user, "password": password}}},
+    }
+
+
 def coredns_server_block(domain: str, address: str) -> str:
     names = " ".join(hostnames(domain).values())
     return (
@@ -259,16 +270,9 @@ class CsghubLayer(pulumi.ComponentResource):
         host = f"registry.{cfg.domain}"
         endpoint = args.registry_endpoint
 
-        def registries(data: dict[str, str] | None) -> dict[str, Any]:
-            data = data or {}
-            user = base64.b64decode(data.get("REGISTRY_USERNAME", "")).decode()
-            pw = base64.b64decode(data.get("REGISTRY_PASSWORD", "")).decode()
-            return {
-                "mirrors": {host: {"endpoint": [endpoint]}},
-                "configs": {host: {"auth": {"username": user, "password": pw}}},
-            }
-
-        self.node_registries = pulumi.Output.secret(registry_secret.data.apply(registries))  # type: ignore[arg-type]
+        self.node_registries = pulumi.Output.secret(  # type: ignore[arg-type]
+            registry_secret.data.apply(lambda data: node_registry_entries(data, host, endpoint))
+        )
         self.register_outputs({"adminUsername": self.admin_username, "adminPassword": self.admin_password})
 
     def _coredns(self, name: str, cfg: Csghub, args: CsghubArgs, opts: pulumi.ResourceOptions) -> None:

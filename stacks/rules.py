@@ -120,8 +120,10 @@ def explicit_provider(v: View) -> Iterable[str]:
 
 
 def protected_data(v: View) -> Iterable[str]:
+    release_name = str(v.inputs.get("name") or v.name)
     data = v.type in DATA_BEARING_TYPES or (
-        v.type == "kubernetes:helm.sh/v3:Release" and any(v.name.endswith(n) for n in DATA_BEARING_RELEASES)
+        v.type == "kubernetes:helm.sh/v3:Release"
+        and any(release_name == n or v.name.endswith(f"-{n}") for n in DATA_BEARING_RELEASES)
     )
     if data and not v.read and not v.protect:
         yield "holds data but is not protected (protect=True)"

@@ -78,3 +78,12 @@ def prod_dir(tmp_path: Path) -> Path:
 
 def stack_file_config(path: Path) -> tuple[dict[str, Any], list[str]]:
     return read_stack_file(path)
+
+
+def platform(**layers: Any) -> dict[str, Any]:
+    """cluster_only() with storage, Knative, the gateway and CSGHub on (plus overrides)."""
+    raw = cluster_only()
+    raw.update({"storage": {}, "knative": {}, "gateway": {}, "csghub": {"domain": "ai.example.com"}})
+    for key, value in layers.items():
+        raw[key] = value
+    return raw
