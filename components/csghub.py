@@ -16,7 +16,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,7 +26,7 @@ import pulumi_kubernetes as k8s
 import pulumi_random as random
 
 from components.dataflow import merge
-from components.storage import chart_args
+from components.storage import chart_source
 from stacks.model import Csghub
 
 Secret = Callable[[str], Any]
@@ -164,7 +164,7 @@ def build_values(
     return merge(values, cfg.values)
 
 
-def node_registry_entries(secret_data: dict[str, str] | None, host: str, endpoint: str) -> dict[str, Any]:
+def node_registry_entries(secret_data: Mapping[str, str] | None, host: str, endpoint: str) -> dict[str, Any]:
     """The chart's `<release>-registry` secret → registries.yaml entries for the nodes."""
     data = secret_data or {}
     user = base64.b64decode(data.get("REGISTRY_USERNAME", "")).decode()
@@ -246,21 +246,24 @@ class CsghubLayer(pulumi.ComponentResource):
             admin_password=password,
             secret=secret,
         )
+        chart, version, repo = chart_source(cfg.chart)
         self.release = k8s.helm.v3.Release(
             f"{name}-release",
+            chart=chart,
+            version=version,
+            repository_opts=repo,
             name="csghub",
             namespace=args.namespace,
             values=values,
             # Hooks (the runner's KnativeServing, migrations) must finish: wait for them.
             timeout=1800,
-            **chart_args(cfg.chart),  # type: ignore[arg-type]
             opts=pulumi.ResourceOptions.merge(
                 k8s_opts, pulumi.ResourceOptions(protect=True, depends_on=args.depends_on)
             ),
         )
         self.revision = self.release.status.apply(lambda s: s.revision if s else None)
-        release_name = self.release.status.apply(lambda s: s.name if s else "csghub")
-        release_ns = self.release.status.apply(lambda s: s.namespace if s else "")
+        release_name: pulumi.Output[str] = self.release.status.apply(lambda s: (s.name if s else None) or "csghub")
+        release_ns: pulumi.Output[str] = self.release.status.apply(lambda s: (s.namespace if s else None) or "")
 
         if cfg.coredns_hosts:
             self._coredns(name, cfg, args, k8s_opts)
@@ -319,7 +322,8 @@ def validation_values(
         admin_password="[secret]",
         secret=ph,
     )
-    return json.loads(json.dumps(values))
+    plain: dict[str, Any] = json.loads(json.dumps(values))
+    return plain
 
 
 def local_chart_schema(chart_path: Path) -> dict[str, Any] | None:

@@ -66,7 +66,7 @@ class GatewayLayer(pulumi.ComponentResource):
             # Deleting the namespace would delete every volume of the platform in it.
             opts=pulumi.ResourceOptions.merge(k8s_opts, pulumi.ResourceOptions(protect=True)),
         )
-        self.namespace = ns.metadata.apply(lambda m: m.name)
+        self.namespace = ns.metadata.apply(lambda m: m.name or args.namespace)
         if cfg.tls is not None:
             k8s.core.v1.Secret(
                 f"{name}-tls",

@@ -91,12 +91,12 @@ class KnativeLayer(pulumi.ComponentResource):
         cfg = self._args.config
         opts = pulumi.ResourceOptions(parent=self, provider=self._args.provider, depends_on=depends_on)
         revision = pulumi.Output.from_input(release_revision).apply(str)
-        annotations = {REVISION_ANNOTATION: revision, "pulumi.com/patchForce": "true"}
+        annotations: dict[str, pulumi.Input[str]] = {REVISION_ANNOTATION: revision, "pulumi.com/patchForce": "true"}
         k8s.apiextensions.CustomResourcePatch(
             f"{self._name}-serving-kourier-service-type",
             api_version="operator.knative.dev/v1beta1",
             kind="KnativeServing",
-            metadata=k8s.meta.v1.ObjectMetaPatchArgs(
+            metadata=k8s.meta.v1.ObjectMetaPatchArgs(  # type: ignore[arg-type]
                 name="knative-serving", namespace=KNATIVE_NS, annotations=annotations
             ),
             spec={"ingress": {"kourier": {"enabled": True, "service-type": cfg.kourier.service_type}}},
@@ -105,7 +105,7 @@ class KnativeLayer(pulumi.ComponentResource):
         if cfg.kourier.service_type == "NodePort":
             self._kourier_node_port(annotations, opts)
 
-    def _kourier_node_port(self, annotations: dict[str, Any], opts: pulumi.ResourceOptions) -> None:
+    def _kourier_node_port(self, annotations: dict[str, pulumi.Input[str]], opts: pulumi.ResourceOptions) -> None:
         cfg = self._args.config
         k8s.core.v1.ServicePatch(
             f"{self._name}-kourier-nodeport",
@@ -139,7 +139,7 @@ class KnativeLayer(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=[core])),
         )
         after = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=[core, kourier]))
-        force = {"pulumi.com/patchForce": "true"}
+        force: dict[str, pulumi.Input[str]] = {"pulumi.com/patchForce": "true"}
         k8s.core.v1.ConfigMapPatch(
             f"{self._name}-config-network",
             metadata=k8s.meta.v1.ObjectMetaPatchArgs(name="config-network", namespace=KNATIVE_NS, annotations=force),

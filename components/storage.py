@@ -24,15 +24,12 @@ from stacks.model import ChartSource, Storage
 DEFAULT_CLASS_ANNOTATION = "storageclass.kubernetes.io/is-default-class"
 
 
-def chart_args(chart: ChartSource) -> dict[str, object]:
-    """Release arguments for a chart: a local chart (airgap) or repository + pinned version."""
+def chart_source(chart: ChartSource) -> tuple[str, str | None, k8s.helm.v3.RepositoryOptsArgs | None]:
+    """(chart, version, repository_opts) for a Release: a local chart (airgap) wins over the
+    repository and its pinned version."""
     if chart.local_path:
-        return {"chart": chart.local_path}
-    return {
-        "chart": chart.name,
-        "version": chart.version,
-        "repository_opts": k8s.helm.v3.RepositoryOptsArgs(repo=chart.repository),
-    }
+        return chart.local_path, None, None
+    return chart.name, chart.version, k8s.helm.v3.RepositoryOptsArgs(repo=chart.repository)
 
 
 @dataclass(frozen=True)
@@ -74,8 +71,12 @@ class StorageLayer(pulumi.ComponentResource):
                         opts=pulumi.ResourceOptions(parent=self, depends_on=[node.installed]),
                     )
                 )
+            chart, version, repo = chart_source(ls.chart)
             k8s.helm.v3.Release(
                 f"{name}-local-static",
+                chart=chart,
+                version=version,
+                repository_opts=repo,
                 name="local-static-provisioner",
                 namespace="kube-system",
                 values={
@@ -89,7 +90,6 @@ class StorageLayer(pulumi.ComponentResource):
                         }
                     ]
                 },
-                **chart_args(ls.chart),  # type: ignore[arg-type]
                 opts=pulumi.ResourceOptions(parent=self, provider=args.provider, depends_on=disks),
             )
             default_class = ls.class_name
@@ -97,8 +97,12 @@ class StorageLayer(pulumi.ComponentResource):
         rwx: str | None = None
         if cfg.nfs is not None:
             nfs = cfg.nfs
+            chart, version, repo = chart_source(nfs.chart)
             k8s.helm.v3.Release(
                 f"{name}-nfs",
+                chart=chart,
+                version=version,
+                repository_opts=repo,
                 name="nfs-provisioner",
                 namespace="kube-system",
                 values={
@@ -111,7 +115,6 @@ class StorageLayer(pulumi.ComponentResource):
                         "archiveOnDelete": True,
                     },
                 },
-                **chart_args(nfs.chart),  # type: ignore[arg-type]
                 opts=k8s_opts,
             )
             rwx = nfs.class_name

@@ -86,13 +86,16 @@ def mermaid(declared: list[mockrun.Declared]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def dump(obj: Any) -> str:
+    return json.dumps(obj, indent=2, sort_keys=True) + "\n"
+
+
 def write_plan(rec: mockrun.Recording, violations: list[rules.Violation], out: Path) -> str:
     if out.exists():
         for p in sorted(out.rglob("*"), reverse=True):
             p.unlink() if p.is_file() else p.rmdir()
     out.mkdir(parents=True, exist_ok=True)
     declared = rec.declared
-    dump = lambda obj: json.dumps(obj, indent=2, sort_keys=True) + "\n"  # noqa: E731
     (out / "resources.json").write_text(dump([d.as_json() for d in declared]))
     (out / "outputs.json").write_text(dump(rec.outputs))
     (out / "graph.mmd").write_text(mermaid(declared))
