@@ -34,12 +34,13 @@ test-plan: setup
 test-hosts: setup
 	@$(PY) -m pytest -q tests/hosts
 
-lint: setup ## ruff, mypy, shellcheck
+lint: setup ## ruff, mypy, shellcheck, actionlint (built once from its Go module, cached)
 	@$(VENV)/bin/ruff check .
 	@$(VENV)/bin/ruff format --check .
 	@$(VENV)/bin/mypy
-	@shellcheck scripts/*.sh
+	@shellcheck scripts/*.sh tests/standin/*.sh
 	@$(PY) -m pytest -q tests/scripts -k shellcheck
+	@"$$(scripts/tools.sh actionlint)" .github/workflows/*.yml
 
 docs: setup ## regenerate docs/config.md and docs/config.schema.json from the model
 	@$(PY) -m stacks schema

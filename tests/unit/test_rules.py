@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from stacks.rules import RULES, View, check_views
 
 
@@ -122,3 +124,30 @@ def test_every_rule_has_a_test_above() -> None:
         "protected-data",
         "unique-node-ports",
     }
+
+
+def test_policy_pack_adapter_reports_the_same_rules(monkeypatch: Any) -> None:
+    import runpy
+    from types import SimpleNamespace
+
+    import pulumi_policy
+
+    from tests.conftest import ROOT
+
+    monkeypatch.setattr(pulumi_policy, "PolicyPack", lambda **kw: kw)  # no engine here: capture the pack
+    pack = runpy.run_path(str(ROOT / "policy" / "__main__.py"))
+    opts = SimpleNamespace(protect=False, additional_secret_outputs=[])
+    bad = SimpleNamespace(
+        resource_type="kubernetes:core/v1:PersistentVolume", name="pv", props={}, opts=opts, provider=None
+    )
+    good = SimpleNamespace(
+        resource_type="kubernetes:core/v1:Namespace",
+        name="ns",
+        props={"metadata": {"name": "x"}},
+        opts=opts,
+        provider=SimpleNamespace(urn="urn:pulumi:s::p::pulumi:providers:kubernetes::k3s-provider"),
+    )
+    reported: list[str] = []
+    pack["validate"](SimpleNamespace(resources=[bad, good]), reported.append)
+    assert sorted(r.split("]")[0] for r in reported) == ["[explicit-provider", "[protected-data"]
+    assert all("::pv:" in r for r in reported)
