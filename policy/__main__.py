@@ -18,7 +18,7 @@ from pulumi_policy import EnforcementLevel, PolicyPack, StackValidationArgs, Sta
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from stacks.rules import RULES, View, check_views  # noqa: E402
+from stacks.rules import RULES, View, check_views
 
 
 def view_of(resource: Any) -> View:
