@@ -100,7 +100,8 @@ def main() -> int:
         r = results[c]
         print(
             f"{c:<8} {r['resources']:>9} {r['seconds']:>10.3f} {r['process_s']:>10.2f}"
-            f" {r['process_s'] / floor['process_s']:>8.2f} {r['peak_mib']:>9.0f} {r['peak_mib'] / floor['peak_mib']:>8.2f}"
+            f" {r['process_s'] / floor['process_s']:>8.2f} {r['peak_mib']:>9.0f}"
+            f" {r['peak_mib'] / floor['peak_mib']:>8.2f}"
         )
     ratio = results["3+200"]["seconds"] / results["3+50"]["seconds"]
     print(f"t(3+200)/t(3+50) = {ratio:.2f}  (goal <= 4.5; nodes x4)")
