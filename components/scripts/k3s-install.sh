@@ -46,6 +46,9 @@ if [ "${current}" != "${version}" ]; then
   # Install or upgrade: the installer (re)starts the service with the files above.
   if [ -n "${current}" ]; then log "upgrading K3s ${current} -> ${version}"; else log "installing K3s ${version} (${role})"; fi
   export INSTALL_K3S_VERSION="${version}" INSTALL_K3S_EXEC="${role}"
+  # On an upgrade the new binary is already in place when the installer compares hashes:
+  # without this it would skip the restart and leave the old K3s running.
+  if [ -n "${current}" ]; then export INSTALL_K3S_FORCE_RESTART=true; fi
   if [ "${install_mode}" = airgap ]; then
     for f in k3s install.sh "${images}"; do
       [ -f "${bundle}/${f}" ] || die "airgap bundle incomplete in ${bundle}: ${f} missing (k3s, install.sh, ${images})"
