@@ -265,3 +265,17 @@ def test_kubeconfig_rewrite_refuses_unexpected_shapes() -> None:
         kc.rewrite("kind: Config\nclusters: []\n", "https://x:6443", "n")
     with pytest.raises(kc.KubeconfigError):
         kc.rewrite(": not yaml :\n  - [", "https://x:6443", "n")
+
+
+def test_version_change_is_an_in_place_upgrade_servers_in_turn_then_agents() -> None:
+    old = run_program(cluster_only(servers=3, agents=2))
+    new = run_program(cluster_only(servers=3, agents=2, version="v1.31.1+k3s1"))
+    for n in ("s0", "s1", "s2", "a0", "a1"):
+        before, after = old.get(f"k3s-{n}-install"), new.get(f"k3s-{n}-install")
+        assert before.inputs["triggers"] == after.inputs["triggers"], "an upgrade must not replace (uninstall) a node"
+        assert (args_of(before)["version"], args_of(after)["version"]) == ("v1.30.4+k3s1", "v1.31.1+k3s1")
+    # The engine updates in dependency order: s0, then s1, then s2, then both agents together.
+    deps = {n: new.get(f"k3s-{n}-install").dependencies for n in ("s1", "s2", "a0", "a1")}
+    assert f"{CMD}::k3s-s0-install" in deps["s1"] and f"{CMD}::k3s-s1-install" in deps["s2"]
+    assert all(f"{CMD}::k3s-s2-install" in deps[a] for a in ("a0", "a1"))
+    assert "INSTALL_K3S_FORCE_RESTART=true" in script_of(new.get("k3s-a0-install"))
