@@ -55,15 +55,16 @@ import tempfile
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 from urllib.parse import urlparse
 
 import pulumi
 import pulumi_kubernetes as k8s
-import pulumi_random as random
 import yaml
 
+from components.secrets import given_or_generated
 from stacks.model import Octopus as OctopusConfig
+from stacks.model import to_camel
 
 RELEASE_NAME = "octopus"
 VOLUMES = ("minio", "mysql", "redis", "logger", "logstash")
@@ -190,7 +191,6 @@ class Octopus(pulumi.ComponentResource):
         self._name = name
         self._args = args
         cfg = args.config
-        _check_ingress_paths(cfg.ingress_paths)
         chart = _chart_path(cfg, args.base_dir)
         self._check_chart(chart)
 
@@ -230,7 +230,7 @@ class Octopus(pulumi.ComponentResource):
         address: pulumi.Input[str] = args.address or (
             cfg.nodes[0] if cfg.nodes else f"{RELEASE_NAME}-nginx-ingress-controller.{cfg.namespace}.svc"
         )
-        paths = {**DEFAULT_PATHS, **cfg.ingress_paths}
+        paths: dict[str, str] = {**DEFAULT_PATHS, **dict(cfg.ingress_paths.items())}
         self.url = pulumi.Output.concat("http://", address, paths["openaiportal"])
         self.grafana_url = pulumi.Output.concat("http://", address, paths["grafana"])
         self.admin_username = pulumi.Output.from_input(cfg.credentials.admin_user)
@@ -263,26 +263,14 @@ class Octopus(pulumi.ComponentResource):
         out: dict[str, pulumi.Output[str]] = {}
         for field, (length, _keys) in CREDENTIALS.items():
             value = getattr(given, field)
-            if value is not None:
-                out[field] = pulumi.Output.secret(value.get_secret_value())
-                continue
-            if field == "harbor_password":
+            if value is None and field == "harbor_password":
                 pulumi.log.warn(
                     "octopus.credentials.harborPassword is not set: a password is generated, but Harbor only "
                     "accepts it once the Harbor account octopus.credentials.harborUser has it; set the account's "
                     "password there (as a secret) instead",
                     self,
                 )
-            generated = random.RandomPassword(
-                f"{self._name}-{field.replace('_', '-')}",
-                length=length,
-                special=False,
-                min_lower=1,
-                min_upper=1,
-                min_numeric=1,
-                opts=pulumi.ResourceOptions(parent=self, additional_secret_outputs=["result"]),
-            )
-            out[field] = pulumi.Output.secret(generated.result)  # type: ignore[arg-type]
+            out[field] = given_or_generated(f"{self._name}-{field.replace('_', '-')}", value, length, self)
         return out
 
     def _volume(self, svc: str, namespace: k8s.core.v1.Namespace) -> k8s.core.v1.PersistentVolumeClaim:
@@ -297,7 +285,12 @@ class Octopus(pulumi.ComponentResource):
             "storageClassName": "",
             "volumeMode": "Filesystem",
             # Reserved for its claim: no other claim in the cluster can bind it.
-            "claimRef": {"apiVersion": "v1", "kind": "PersistentVolumeClaim", "namespace": cfg.namespace, "name": claim},
+            "claimRef": {
+                "apiVersion": "v1",
+                "kind": "PersistentVolumeClaim",
+                "namespace": cfg.namespace,
+                "name": claim,
+            },
             **copy.deepcopy(volume.source),
         }
         if kind in NODE_LOCAL_SOURCES:
@@ -306,17 +299,14 @@ class Octopus(pulumi.ComponentResource):
                     f"ai-platform:octopus.volumes.{svc}.source: a {kind} volume lives on one node; "
                     "name it in octopus.nodes (the volume is pinned to the first one)"
                 )
-            spec["nodeAffinity"] = {
-                "required": {
-                    "nodeSelectorTerms": [
-                        {"matchExpressions": [{"key": "kubernetes.io/hostname", "operator": "In", "values": [cfg.nodes[0]]}]}
-                    ]
-                }
-            }
+            on_node = {"key": "kubernetes.io/hostname", "operator": "In", "values": [cfg.nodes[0]]}
+            spec["nodeAffinity"] = {"required": {"nodeSelectorTerms": [{"matchExpressions": [on_node]}]}}
         pv = k8s.core.v1.PersistentVolume(
             f"{self._name}-{svc}-pv",
-            metadata=k8s.meta.v1.ObjectMetaArgs(name=f"{cfg.namespace}-{svc}-pv", labels={**PART_OF, "octopus/volume": svc}),
-            spec=spec,  # type: ignore[arg-type]  # any PersistentVolumeSource, passed through as given
+            metadata=k8s.meta.v1.ObjectMetaArgs(
+                name=f"{cfg.namespace}-{svc}-pv", labels={**PART_OF, "octopus/volume": svc}
+            ),
+            spec=cast(Any, spec),  # any PersistentVolumeSource, passed through as given
             opts=self._child(protect=True),
         )
         return k8s.core.v1.PersistentVolumeClaim(
@@ -419,7 +409,7 @@ def chart_values(
         _put(values, ("global", "image", "repository", "address"), cfg.image_registry)
     if cfg.image_pathname is not None:
         _put(values, ("global", "image", "repository", "pathname"), cfg.image_pathname)
-    _put(values, ("nginx-ingress-controller", "nodeSelector"), selector)
+    _put(values, ("nginx-ingress-controller", "nodeSelector"), dict(selector))
     for key, path in sorted(cfg.ingress_paths.items()):
         for value_key in INGRESS_PATHS[key]:
             _put(values, value_key, path)
@@ -437,9 +427,9 @@ def chart_values(
         _put(values, (*image_key, "repository"), f"{cfg.bitnami_repository}/{image}")
 
     creds = cfg.credentials
-    for field, (_length, keys) in CREDENTIALS.items():
-        for key in keys:
-            _put(values, key, secrets[field])
+    for field, (_length, value_keys) in CREDENTIALS.items():
+        for value_key in value_keys:
+            _put(values, value_key, secrets[field])
     _put(values, ("redis", "auth", "enabled"), True)
     _put(values, ("baseserver", "data", "harbor", "host"), harbor_host)
     _put(values, ("baseserver", "data", "harbor", "useSSL"), harbor_ssl)
@@ -449,23 +439,18 @@ def chart_values(
     return _merge(values, cfg.values)
 
 
-def _check_ingress_paths(paths: Mapping[str, str]) -> None:
-    for key, path in paths.items():
-        if key not in INGRESS_PATHS:
-            raise pulumi.RunError(
-                f"ai-platform:octopus.ingressPaths.{key}: unknown service; expected one of {', '.join(INGRESS_PATHS)}"
-            )
-        if not path.startswith("/"):
-            raise pulumi.RunError(f"ai-platform:octopus.ingressPaths.{key}: {path!r} must start with '/'")
-
-
 def _chart_path(cfg: OctopusConfig, base_dir: Path) -> Path | None:
     """The local chart (airgap), checked to exist and to be the pinned version; None: the repository."""
     local = cfg.repo.local_path
     if local is None:
+        for key in ("ca_file", "cert_file", "key_file"):
+            given = getattr(cfg.repo, key)
+            if given is not None and not _resolve(base_dir, given).is_file():
+                raise pulumi.RunError(
+                    f"ai-platform:octopus.repo.{to_camel(key)}: file not found on the provisioner: {given}"
+                )
         return None
-    path = Path(local).expanduser()
-    path = path if path.is_absolute() else base_dir / path
+    path = _resolve(base_dir, local)
     if not path.exists():
         raise pulumi.RunError(f"ai-platform:octopus.repo.localPath: not found on the provisioner: {local}")
     found = _chart_version(path)
@@ -477,6 +462,11 @@ def _chart_path(cfg: OctopusConfig, base_dir: Path) -> Path | None:
     return path
 
 
+def _resolve(base_dir: Path, given: str) -> Path:
+    path = Path(given).expanduser()
+    return path if path.is_absolute() else base_dir / path
+
+
 def _chart_version(path: Path) -> str | None:
     text: str | None = None
     if path.is_dir():
@@ -484,7 +474,8 @@ def _chart_version(path: Path) -> str | None:
         text = chart_yaml.read_text() if chart_yaml.is_file() else None
     elif tarfile.is_tarfile(path):
         with tarfile.open(path) as tar:
-            member = next((m for m in tar.getmembers() if m.name.count("/") == 1 and m.name.endswith("/Chart.yaml")), None)
+            tops = (m for m in tar.getmembers() if m.name.count("/") == 1 and m.name.endswith("/Chart.yaml"))
+            member = next(tops, None)
             extracted = tar.extractfile(member) if member is not None else None
             text = extracted.read().decode() if extracted is not None else None
     if text is None:
@@ -553,4 +544,3 @@ def unmanaged_node_ports(objects: Iterable[Mapping[str, Any]], configured: Itera
             if isinstance(node_port, int) and node_port not in known:
                 found.append(f"{(obj.get('metadata') or {}).get('name', '?')}:{node_port}")
     return sorted(set(found))
-

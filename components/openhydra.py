@@ -1,15 +1,98 @@
-"""open-hydra (seed 004). SKELETON — being written; not wired to resources yet."""
+"""open-hydra (seed 004): an ML teaching platform on Kubernetes, from pinned upstream manifests.
+
+What the component declares, in dependency order (each step waits for the data or the
+resources it needs, never for time):
+
+    local-path       rancher local-path-provisioner v0.0.26 (ConfigFile) — unless the
+                     cluster already has it (`local_path_provided`: K3s' own, or the
+                     storage layer's); two provisioners of `rancher.io/local-path` fight
+    mysql-operator   its CRDs (ConfigFile, on their own), then the operator (ConfigFile)
+    MySQL            the root credentials Secret (the operator's `secretName` convention:
+                     rootUser, rootHost, rootPassword — generated unless configured) and the
+                     `InnoDBCluster` `mycluster` (protected), awaited until ONLINE
+    host dirs        on each node (`openhydra.nodes`, default all): the dataset, course,
+                     jupyter-lab and vscode directories, over SSH after the node's install
+    server           Namespace `open-hydra` (the upstream file has none), then
+                     `install-open-hydra.yaml` (ConfigFile, not awaited: its pod cannot start
+                     before the next two patches), its ConfigMap `open-hydra-config` key
+                     `config.yaml` replaced (GPU driver, host paths, auth switch, serverIP,
+                     `dbType: mysql`, and the generated MySQL password instead of the
+                     documented one), the Deployment patched (host paths mounted where the
+                     config says, a config checksum so a config change rolls it)
+    APIService       `v1.open-hydra-server.openhydra.io` patched with
+                     `pulumi.com/waitFor: condition=Available`: the one wait that says the
+                     aggregated API serves
+    admin            password generated unless configured, after the APIService is
+                     Available. Users are served by the aggregated API and stored in MySQL
+                     (not a CRD). With `disableAuth: true` the admin is an `OpenHydraUser`
+                     (role 1); that server takes POST/PUT but no server-side apply, so it goes
+                     through a second provider with server-side apply off (`kubeconfig`
+                     given). With authentication on (the default) the server refuses every
+                     user request without an existing user's `Open-Hydra-Auth` header, so
+                     the first admin cannot come through the API: a Job writes it into the
+                     server's `user` table (re-run when the password changes)
+    reverse proxy    `reverse-proxy.yaml` (ConfigFile); on K3s its nginx.conf and
+                     certificate mount are moved from kubeadm's /etc/kubernetes/pki to K3s'
+                     admin client certificate on a server node
+    UI               ConfigMap `open-hydra-ui-config` (nginx.conf pointing at the proxy's
+                     Service name), the UI manifest (ConfigFile), its Service's NodePort set
+                     to `openhydra.uiNodePort` (upstream fixes 30001)
+    GPU sharing      optional: the NVIDIA device plugin's time-slicing ConfigMap and a patch
+                     of the gpu-operator `ClusterPolicy` `cluster-policy` pointing at it
+                     (the gpu-operator itself must be installed)
+
+Security note (upstream design, seed 004 warns too): the UI reaches the Kubernetes API
+through the reverse proxy, which holds a cluster-admin client certificate.
+"""
 
 from __future__ import annotations
 
+import base64
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, cast
 
 import pulumi
 import pulumi_kubernetes as k8s
+import yaml
+from pulumi_command import remote
 
+from components import scripts
 from components.k3s import NodeTarget
+from components.secrets import given_or_generated
+from stacks.model import ManifestSource
 from stacks.model import Openhydra as OpenhydraConfig
+
+NAMESPACE = "open-hydra"  # fixed by the upstream manifests
+MYSQL_NAMESPACE = "mysql-operator"  # created by the operator manifest
+MYSQL_CLUSTER = "mycluster"
+MYSQL_SECRET = "mycluster-root"
+MYSQL_HOST = f"{MYSQL_CLUSTER}-instances.{MYSQL_NAMESPACE}.svc"
+# The server image of the pinned mysql-operator (8.0.36-2.1.2): already on the nodes for MySQL.
+MYSQL_CLIENT_IMAGE = "container-registry.oracle.com/mysql/community-server:8.0.36"
+ADMIN_DESCRIPTION = "platform administrator (ai-platform)"
+SERVER_CONFIGMAP = "open-hydra-config"
+SERVER_DEPLOYMENT = "open-hydra-server"
+SERVER_CONTAINER = "open-hydra-api"
+APISERVICE = "v1.open-hydra-server.openhydra.io"
+USER_API = "open-hydra-server.openhydra.io/v1"
+UI_CONFIGMAP = "open-hydra-ui-config"
+UI_SERVICE = "open-hydra-ui"
+PROXY_SERVICE = "reverse-proxy"
+PROXY_CONFIGMAP = "nginx-conf"
+PROXY_DEPLOYMENT = "reverse-proxy"
+K3S_TLS_DIR = "/var/lib/rancher/k3s/server/tls"
+TIME_SLICING_CONFIGMAP = "time-slicing-config-all"
+CHECKSUM_ANNOTATION = "ai-platform/config-sha256"
+FORCE = {"pulumi.com/patchForce": "true"}
+TEMPLATES = Path(__file__).parent / "templates"
+# Host directory key (script argument) → the config field that names it.
+HOST_DIRS = {
+    "dataset": "dataset_base_path",
+    "course": "course_base_path",
+    "jupyterlab": "jupyter_lab_host_base_dir",
+    "vscode": "vscode_base_path",
+}
 
 
 @dataclass(frozen=True)
@@ -20,6 +103,12 @@ class OpenHydraArgs:
     nodes: list[NodeTarget]  # where host directories are created (empty: existing cluster)
     local_path_provided: bool  # the storage layer already runs K3s' local-path provisioner
     gateway_address: pulumi.Input[str]  # an address users reach NodePorts at
+    # The cluster's kubeconfig (secret): for the provider of the aggregated API's objects,
+    # with server-side apply off (open-hydra-server serves no apply patches).
+    kubeconfig: pulumi.Input[str] | None = None
+    # The cluster is K3s: the reverse proxy uses K3s' admin client certificate.
+    k3s: bool = True
+    gpu_operator_namespace: str = "gpu-operator"
 
 
 class OpenHydra(pulumi.ComponentResource):
@@ -29,4 +118,418 @@ class OpenHydra(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: OpenHydraArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("ai-platform:index:OpenHydra", name, None, opts)
-        raise NotImplementedError("OpenHydra component: not written yet")
+        self._name = name
+        self._args = args
+        cfg = args.config
+        if cfg.namespace != NAMESPACE:
+            raise pulumi.RunError(
+                f"ai-platform:openhydra.namespace: the upstream manifests put every object in {NAMESPACE!r}; "
+                f"got {cfg.namespace!r}"
+            )
+
+        storage: list[pulumi.Resource] = []
+        if not args.local_path_provided:
+            storage.append(self._manifest("local-path", cfg.manifests.local_path, "localPath"))
+        crds = self._manifest("mysql-operator-crds", cfg.manifests.mysql_operator_crds, "mysqlOperatorCrds")
+        operator = self._manifest("mysql-operator", cfg.manifests.mysql_operator, "mysqlOperator", depends_on=[crds])
+        mysql_password = given_or_generated(f"{name}-mysql-root-password", cfg.mysql_root_password, 32, self)
+        mysql = self._mysql(mysql_password, operator, storage)
+
+        namespace = k8s.core.v1.Namespace(
+            f"{name}-namespace",
+            metadata=k8s.meta.v1.ObjectMetaArgs(name=NAMESPACE, labels={"app.kubernetes.io/part-of": "open-hydra"}),
+            opts=self._child(),
+        )
+        host_dirs = self._host_dirs()
+        apiservice = self._server(mysql_password, [namespace, mysql, *host_dirs])
+
+        self.admin_username = pulumi.Output.from_input(cfg.admin.username)
+        self.admin_password = given_or_generated(f"{name}-admin-password", cfg.admin.password, 24, self)
+        self._admin_user(apiservice, mysql_password)
+
+        proxy = self._reverse_proxy(namespace)
+        self._ui(namespace, proxy)
+        if cfg.gpu_time_slicing.enabled:
+            self._time_slicing()
+
+        self.ui_url = pulumi.Output.concat("http://", args.gateway_address, ":", str(cfg.ui_node_port))
+        self.register_outputs(
+            {"uiUrl": self.ui_url, "adminUsername": self.admin_username, "adminPassword": self.admin_password}
+        )
+
+    # -- helpers ----------------------------------------------------------------------
+
+    def _child(self, **extra: Any) -> pulumi.ResourceOptions:
+        return pulumi.ResourceOptions(parent=self, provider=self._args.provider, **extra)
+
+    def _manifest(
+        self,
+        suffix: str,
+        source: ManifestSource,
+        key: str,
+        depends_on: list[pulumi.Resource] | None = None,
+        skip_await: bool = False,
+    ) -> k8s.yaml.v2.ConfigFile:
+        return k8s.yaml.v2.ConfigFile(
+            f"{self._name}-{suffix}",
+            file=manifest_file(source, self._args.base_dir, f"openhydra.manifests.{key}"),
+            skip_await=skip_await or None,
+            opts=self._child(depends_on=depends_on or []),
+        )
+
+    # -- MySQL ------------------------------------------------------------------------
+
+    def _mysql(
+        self, password: pulumi.Output[str], operator: pulumi.Resource, storage: list[pulumi.Resource]
+    ) -> k8s.apiextensions.CustomResource:
+        secret = k8s.core.v1.Secret(
+            f"{self._name}-mysql-root",
+            metadata=k8s.meta.v1.ObjectMetaArgs(name=MYSQL_SECRET, namespace=MYSQL_NAMESPACE),
+            type="Opaque",
+            string_data=mysql_root_credentials(password),
+            opts=self._child(depends_on=[operator]),
+        )
+        spec: dict[str, Any] = {
+            "secretName": secret.metadata.name,
+            "tlsUseSelfSigned": True,
+            "instances": 1,
+            "router": {"instances": 1},
+            "imagePullPolicy": "IfNotPresent",
+        }
+        if storage:
+            # The provisioner installed here is not the default StorageClass: name it.
+            spec["datadirVolumeClaimTemplate"] = {
+                "accessModes": ["ReadWriteOnce"],
+                "storageClassName": "local-path",
+                "resources": {"requests": {"storage": "2Gi"}},
+            }
+        return k8s.apiextensions.CustomResource(
+            f"{self._name}-mysql",
+            api_version="mysql.oracle.com/v2",
+            kind="InnoDBCluster",
+            metadata=k8s.meta.v1.ObjectMetaArgs(
+                name=MYSQL_CLUSTER,
+                namespace=MYSQL_NAMESPACE,
+                annotations={
+                    "pulumi.com/waitFor": "jsonpath={.status.cluster.status}=ONLINE",
+                    "pulumi.com/timeoutSeconds": "1200",
+                },
+            ),
+            spec=spec,
+            opts=self._child(protect=True, depends_on=[operator, *storage]),
+        )
+
+    # -- nodes ------------------------------------------------------------------------
+
+    def _host_dirs(self) -> list[remote.Command]:
+        cfg = self._args.config
+        wanted = set(cfg.nodes)
+        dirs = {key: getattr(cfg.server, field) for key, field in HOST_DIRS.items()}
+        commands = []
+        for target in self._args.nodes:
+            if wanted and target.name not in wanted:
+                continue
+            commands.append(
+                remote.Command(
+                    f"{self._name}-{target.name}-host-dirs",
+                    connection=target.connection,
+                    create=scripts.command_line("openhydra-host-dirs.sh", dirs, target.sudo),
+                    delete=scripts.command_line("openhydra-host-dirs-remove.sh", dirs, target.sudo),
+                    # Other paths: create the new directories, then remove the old ones if empty.
+                    triggers=list(dirs.values()),
+                    opts=pulumi.ResourceOptions(parent=self, depends_on=[target.installed]),
+                )
+            )
+        return commands
+
+    # -- server -----------------------------------------------------------------------
+
+    def _server(self, mysql_password: pulumi.Output[str], depends_on: list[pulumi.Resource]) -> pulumi.Resource:
+        cfg = self._args.config
+        # Not awaited: the pod starts with the upstream config and only becomes ready once
+        # the two patches below are in; the APIService wait says when it serves.
+        manifest = self._manifest(
+            "server", cfg.manifests.open_hydra, "openHydra", depends_on=depends_on, skip_await=True
+        )
+        config_text: pulumi.Output[str] = pulumi.Output.all(mysql_password, self._args.gateway_address).apply(
+            lambda v: server_config(cfg, mysql_password=v[0], server_ip=v[1])
+        )
+        config_text = pulumi.Output.secret(config_text)  # type: ignore[arg-type]
+        config = k8s.core.v1.ConfigMapPatch(
+            f"{self._name}-server-config",
+            metadata=k8s.meta.v1.ObjectMetaPatchArgs(name=SERVER_CONFIGMAP, namespace=NAMESPACE, annotations=FORCE),
+            data={"config.yaml": config_text},
+            opts=self._child(depends_on=[manifest]),
+        )
+        server = cfg.server
+        mounts = [("dataset", server.dataset_base_path), ("course", server.course_base_path)]
+        deployment = k8s.apps.v1.DeploymentPatch(
+            f"{self._name}-server-deployment",
+            metadata=k8s.meta.v1.ObjectMetaPatchArgs(name=SERVER_DEPLOYMENT, namespace=NAMESPACE, annotations=FORCE),
+            spec=cast(
+                Any,
+                {
+                    "template": {
+                        "metadata": {"annotations": {CHECKSUM_ANNOTATION: config_text.apply(scripts.sha256)}},
+                        "spec": {
+                            "containers": [
+                                {
+                                    "name": SERVER_CONTAINER,
+                                    "volumeMounts": [
+                                        {"name": vol, "mountPath": path, "mountPropagation": "Bidirectional"}
+                                        for vol, path in mounts
+                                    ],
+                                }
+                            ],
+                            "volumes": [
+                                {"name": vol, "hostPath": {"path": path, "type": "Directory"}} for vol, path in mounts
+                            ],
+                        },
+                    }
+                },
+            ),
+            opts=self._child(depends_on=[manifest, config]),
+        )
+        return k8s.apiregistration.v1.APIServicePatch(
+            f"{self._name}-apiservice",
+            metadata=k8s.meta.v1.ObjectMetaPatchArgs(
+                name=APISERVICE,
+                annotations={"pulumi.com/waitFor": "condition=Available", "pulumi.com/timeoutSeconds": "900"},
+            ),
+            opts=self._child(depends_on=[manifest, config, deployment]),
+        )
+
+    def _admin_user(self, apiservice: pulumi.Resource, mysql_password: pulumi.Output[str]) -> None:
+        if self._args.config.server.disable_auth:
+            self._admin_through_the_api(apiservice)
+        else:
+            self._admin_bootstrap(apiservice, mysql_password)
+
+    def _admin_through_the_api(self, apiservice: pulumi.Resource) -> None:
+        """Auth off: the admin is an OpenHydraUser, created through the aggregated API."""
+        args = self._args
+        provider = args.provider
+        if args.kubeconfig is not None:
+            provider = k8s.Provider(
+                f"{self._name}-aggregated-api-provider",
+                kubeconfig=args.kubeconfig,
+                enable_server_side_apply=False,
+                cluster_identifier=f"{pulumi.get_stack()}-{self._name}-aggregated-api",
+                opts=pulumi.ResourceOptions(parent=self),
+            )
+        else:
+            pulumi.log.warn(
+                "open-hydra: no kubeconfig given for the aggregated API's provider; the admin OpenHydraUser goes "
+                "through the cluster's provider, whose server-side apply open-hydra-server does not serve",
+                self,
+            )
+        k8s.apiextensions.CustomResource(
+            f"{self._name}-admin",
+            api_version=USER_API,
+            kind="OpenHydraUser",
+            metadata=k8s.meta.v1.ObjectMetaArgs(name=args.config.admin.username),
+            spec={
+                "chineseName": args.config.admin.username,
+                "description": ADMIN_DESCRIPTION,
+                "password": self.admin_password,
+                "role": 1,
+            },
+            # The server returns the password it stores (in plain text): keep it secret in state.
+            opts=pulumi.ResourceOptions(
+                parent=self, provider=provider, depends_on=[apiservice], additional_secret_outputs=["spec"]
+            ),
+        )
+
+    def _admin_bootstrap(self, apiservice: pulumi.Resource, mysql_password: pulumi.Output[str]) -> None:
+        """Auth on: the server refuses user requests without an existing user's credentials, so
+        the first admin goes into its MySQL table, by a Job, once the server (and its tables) is up."""
+        username = self._args.config.admin.username
+        # Secret: both passwords are.
+        env = pulumi.Output.all(mysql_password, self.admin_password).apply(
+            lambda v: {
+                "MYSQL_PWD": v[0],
+                "ADMIN_USER_B64": base64.b64encode(username.encode()).decode(),
+                "ADMIN_PASSWORD_B64": base64.b64encode(v[1].encode()).decode(),
+            }
+        )
+        secret = k8s.core.v1.Secret(
+            f"{self._name}-admin-bootstrap",
+            metadata=k8s.meta.v1.ObjectMetaArgs(name="open-hydra-admin-bootstrap", namespace=NAMESPACE),
+            type="Opaque",
+            string_data=pulumi.Output.secret(env),  # type: ignore[arg-type]
+            opts=self._child(depends_on=[apiservice]),
+        )
+        # A new password changes the pod template: the Job is replaced and runs again.
+        checksum = env.apply(lambda e: scripts.sha256(repr(sorted(e.items()))))
+        script = (TEMPLATES / "openhydra-admin-bootstrap.sh").read_text()
+        k8s.batch.v1.Job(
+            f"{self._name}-admin-bootstrap",
+            metadata=k8s.meta.v1.ObjectMetaArgs(name="open-hydra-admin-bootstrap", namespace=NAMESPACE),
+            spec=cast(
+                Any,
+                {
+                    "backoffLimit": 10,
+                    "template": {
+                        "metadata": {"annotations": {CHECKSUM_ANNOTATION: checksum}},
+                        "spec": {
+                            "restartPolicy": "OnFailure",
+                            "containers": [
+                                {
+                                    "name": "bootstrap",
+                                    "image": MYSQL_CLIENT_IMAGE,
+                                    "command": ["sh", "-c", script],
+                                    "env": [{"name": "MYSQL_HOST", "value": MYSQL_HOST}],
+                                    "envFrom": [{"secretRef": {"name": secret.metadata.name}}],
+                                }
+                            ],
+                        },
+                    },
+                },
+            ),
+            opts=self._child(depends_on=[apiservice, secret]),
+        )
+
+    # -- reverse proxy and UI ---------------------------------------------------------
+
+    def _reverse_proxy(self, namespace: pulumi.Resource) -> list[pulumi.Resource]:
+        cfg = self._args.config
+        k3s = self._args.k3s
+        manifest = self._manifest(
+            "reverse-proxy", cfg.manifests.reverse_proxy, "reverseProxy", depends_on=[namespace], skip_await=k3s
+        )
+        if not k3s:
+            return [manifest]
+        conf = (TEMPLATES / "openhydra-reverse-proxy-k3s-nginx.conf").read_text()
+        config = k8s.core.v1.ConfigMapPatch(
+            f"{self._name}-reverse-proxy-config",
+            metadata=k8s.meta.v1.ObjectMetaPatchArgs(name=PROXY_CONFIGMAP, namespace=NAMESPACE, annotations=FORCE),
+            data={"nginx.conf": conf},
+            opts=self._child(depends_on=[manifest]),
+        )
+        deployment = k8s.apps.v1.DeploymentPatch(
+            f"{self._name}-reverse-proxy-deployment",
+            metadata=k8s.meta.v1.ObjectMetaPatchArgs(name=PROXY_DEPLOYMENT, namespace=NAMESPACE, annotations=FORCE),
+            spec=cast(
+                Any,
+                {
+                    "template": {
+                        "metadata": {"annotations": {CHECKSUM_ANNOTATION: scripts.sha256(conf)}},
+                        "spec": {
+                            # The certificate exists on K3s servers only.
+                            "nodeSelector": {"node-role.kubernetes.io/control-plane": "true"},
+                            "volumes": [{"name": "k8s-certs", "hostPath": {"path": K3S_TLS_DIR, "type": "Directory"}}],
+                        },
+                    }
+                },
+            ),
+            opts=self._child(depends_on=[manifest, config]),
+        )
+        return [manifest, config, deployment]
+
+    def _ui(self, namespace: pulumi.Resource, proxy: list[pulumi.Resource]) -> None:
+        cfg = self._args.config
+        conf = (TEMPLATES / "openhydra-ui-nginx.conf").read_text()
+        conf = conf.replace("{address}", f"{PROXY_SERVICE}.{NAMESPACE}.svc.cluster.local")
+        ui_config = k8s.core.v1.ConfigMap(
+            f"{self._name}-ui-config",
+            metadata=k8s.meta.v1.ObjectMetaArgs(name=UI_CONFIGMAP, namespace=NAMESPACE),
+            data={"nginx.conf": conf},
+            opts=self._child(depends_on=[namespace]),
+        )
+        manifest = self._manifest("ui", cfg.manifests.ui, "ui", depends_on=[ui_config, *proxy])
+        k8s.core.v1.ServicePatch(
+            f"{self._name}-ui-service",
+            metadata=k8s.meta.v1.ObjectMetaPatchArgs(name=UI_SERVICE, namespace=NAMESPACE, annotations=FORCE),
+            spec=k8s.core.v1.ServiceSpecPatchArgs(
+                type="NodePort",
+                ports=[
+                    k8s.core.v1.ServicePortPatchArgs(
+                        port=80, protocol="TCP", target_port=80, node_port=cfg.ui_node_port
+                    )
+                ],
+            ),
+            opts=self._child(depends_on=[manifest]),
+        )
+
+    # -- GPU time slicing -------------------------------------------------------------
+
+    def _time_slicing(self) -> None:
+        ns = self._args.gpu_operator_namespace
+        replicas = self._args.config.gpu_time_slicing.replicas
+        config = k8s.core.v1.ConfigMap(
+            f"{self._name}-time-slicing",
+            metadata=k8s.meta.v1.ObjectMetaArgs(name=TIME_SLICING_CONFIGMAP, namespace=ns),
+            data={"any": time_slicing_config(replicas)},
+            opts=self._child(),
+        )
+        k8s.apiextensions.CustomResourcePatch(
+            f"{self._name}-cluster-policy",
+            api_version="nvidia.com/v1",
+            kind="ClusterPolicy",
+            metadata=k8s.meta.v1.ObjectMetaArgs(name="cluster-policy", annotations=FORCE),
+            spec={"devicePlugin": {"config": {"name": config.metadata.name, "default": "any"}}},
+            opts=self._child(depends_on=[config]),
+        )
+
+
+def manifest_file(source: ManifestSource, base_dir: Path, key: str) -> str:
+    """The pinned URL, or the local copy (airgap) checked to exist, as the config names it."""
+    if source.local_path is None:
+        return source.url
+    path = Path(source.local_path).expanduser()
+    if not (path if path.is_absolute() else base_dir / path).is_file():
+        raise pulumi.RunError(f"ai-platform:{key}.localPath: file not found on the provisioner: {source.local_path}")
+    return source.local_path
+
+
+def mysql_root_credentials(password: pulumi.Input[str]) -> dict[str, pulumi.Input[str]]:
+    """The mysql-operator's root Secret (its `secretName` convention)."""
+    return {"rootUser": "root", "rootHost": "%", "rootPassword": password}
+
+
+def server_config(cfg: OpenhydraConfig, *, mysql_password: str, server_ip: str) -> str:
+    """open-hydra-server's config.yaml (the upstream keys; the secrets and paths from config)."""
+    server = cfg.server
+    doc = {
+        "podAllocatableLimit": -1,
+        "defaultCpuPerDevice": 2000,
+        "defaultRamPerDevice": 8192,
+        "defaultGpuPerDevice": 0,
+        "datasetBasePath": server.dataset_base_path,
+        "courseBasePath": server.course_base_path,
+        "jupyterLabHostBaseDir": server.jupyter_lab_host_base_dir,
+        "vscodeBasePath": server.vscode_base_path,
+        "defaultGpuDriver": server.gpu_driver,
+        "serverIP": server_ip,
+        "patchResourceNotRelease": True,
+        "disableAuth": server.disable_auth,
+        "dbType": "mysql",
+        "mysqlConfig": {
+            "address": MYSQL_HOST,
+            "port": 3306,
+            "username": "root",
+            "password": mysql_password,
+            "databaseName": "openhydra",
+            "protocol": "tcp",
+        },
+        "leaderElection": {
+            "leaderElect": False,
+            "leaseDuration": "30s",
+            "renewDeadline": "15s",
+            "retryPeriod": "5s",
+            "resourceLock": "endpointsleases",
+            "resourceName": "open-hydra-api-leader-lock",
+            "resourceNamespace": NAMESPACE,
+        },
+    }
+    return yaml.safe_dump(doc, sort_keys=True)
+
+
+def time_slicing_config(replicas: int) -> str:
+    """The NVIDIA device plugin's time-slicing config: every GPU shared `replicas` ways."""
+    doc = {
+        "version": "v1",
+        "flags": {"migStrategy": "none"},
+        "sharing": {"timeSlicing": {"resources": [{"name": "nvidia.com/gpu", "replicas": replicas}]}},
+    }
+    return yaml.safe_dump(doc, sort_keys=True)

@@ -88,7 +88,10 @@ def _problems_from_validation(err: ValidationError) -> list[Problem]:
             got = e.get("input")
             if isinstance(got, str | int | float | bool) and e["type"] not in ("value_error",):
                 msg = f"{msg} (got {got!r})"
-        path = format_loc(e["loc"]) or "(root)"
+        loc = list(e["loc"])
+        if loc and loc[-1] == "[key]":  # a mapping key that is not allowed: name the key itself
+            loc.pop()
+        path = format_loc(loc) or "(root)"
         problems.append(Problem(path, msg))
     return problems
 

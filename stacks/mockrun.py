@@ -6,7 +6,9 @@ keeps, for each registration, what the engine would be asked to create (type, na
 parent, provider, dependencies, inputs, options). Provider-computed values are answered
 by `PlanMocks` with clearly fake stand-ins (a kubeconfig pointing at 127.0.0.1, a
 registry secret with placeholder credentials), so the program's `apply` chains run.
-Secrets stay secrets: a secret input is recorded as `[secret]`, never its value.
+Secrets stay secrets: a secret input is recorded as `[secret]`, never its value. Only
+`run(..., keep_secrets=True)` also keeps each registration's inputs with secrets unwrapped
+(`Declared.raw_inputs`), for test drivers that must send the real stdin and connection.
 """
 
 from __future__ import annotations
@@ -136,7 +138,8 @@ class Declared:
     additional_secret_outputs: list[str]
     ignore_changes: list[str]
     read: bool = False  # a `get` of an existing resource, not something to create
-    raw_inputs: dict[str, Any] = field(default_factory=dict, repr=False)  # secrets unwrapped: for mocks only
+    # Secrets unwrapped, assets as pulumi.FileAsset/StringAsset: filled only by run(keep_secrets=True).
+    raw_inputs: dict[str, Any] = field(default_factory=dict, repr=False)
 
     @property
     def key(self) -> str:
@@ -188,14 +191,73 @@ class PlanMocks(pmocks.Mocks):
         return {}, None
 
 
+def _without_resource_refs(struct: struct_pb2.Struct) -> struct_pb2.Struct:
+    """A copy of STRUCT with resource references replaced by their short URN (as text), so
+    deserializing it never tries to rehydrate (and so register or look up) a resource."""
+
+    def fix(value: Any) -> Any:
+        if isinstance(value, struct_pb2.Struct):
+            fields = value.fields
+            if _SIG in fields and fields[_SIG].string_value == _RESOURCE_SIG:
+                return _short_urn(fields["urn"].string_value)
+            out = struct_pb2.Struct()
+            for k, v in fields.items():
+                out[k] = fix(v)
+            return out
+        if isinstance(value, struct_pb2.ListValue):
+            return [fix(v) for v in value.values]
+        if isinstance(value, struct_pb2.Value):
+            kind = value.WhichOneof("kind")
+            if kind == "struct_value":
+                return fix(value.struct_value)
+            if kind == "list_value":
+                return fix(value.list_value)
+            if kind == "string_value":
+                return value.string_value
+            if kind == "number_value":
+                return value.number_value
+            if kind == "bool_value":
+                return value.bool_value
+            return None
+        return value
+
+    fixed = fix(struct)
+    assert isinstance(fixed, struct_pb2.Struct)
+    return fixed
+
+
+def unwrap_secrets(value: Any) -> Any:
+    """Deserialized inputs → plain data: secret wrappers removed at any depth, whole numbers
+    as int, unknowns as `[unknown]`; assets stay pulumi Asset objects."""
+    if rpc.is_rpc_secret(value):
+        return unwrap_secrets(rpc.unwrap_rpc_secret(value))
+    if isinstance(value, dict):
+        return {k: unwrap_secrets(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [unwrap_secrets(v) for v in value]
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if type(value).__name__ == "Unknown":
+        return UNKNOWN
+    return value
+
+
+def raw_inputs_of(struct: struct_pb2.Struct) -> dict[str, Any]:
+    """A registration's inputs with every secret unwrapped (SDK rpc deserialization)."""
+    out = unwrap_secrets(rpc.deserialize_properties(_without_resource_refs(struct), keep_unknowns=True))
+    return out if isinstance(out, dict) else {}
+
+
 class RecordingMonitor(pmocks.MockMonitor):
-    def __init__(self, mocks: pmocks.Mocks) -> None:
+    def __init__(self, mocks: pmocks.Mocks, keep_secrets: bool = False) -> None:
         super().__init__(mocks)
         self.declared: list[Declared] = []
         self.urn_names: dict[str, str] = {}
+        self.keep_secrets = keep_secrets
 
     def _record(self, request: Any, read: bool) -> None:
-        inputs = render_struct(request.properties if read else request.object)
+        struct = request.properties if read else request.object
+        inputs = render_struct(struct)
         self.declared.append(
             Declared(
                 type=request.type,
@@ -210,6 +272,7 @@ class RecordingMonitor(pmocks.MockMonitor):
                 additional_secret_outputs=sorted(set(getattr(request, "additionalSecretOutputs", []))),
                 ignore_changes=sorted(getattr(request, "ignoreChanges", [])),
                 read=read,
+                raw_inputs=raw_inputs_of(struct) if self.keep_secrets else {},
             )
         )
 
@@ -271,20 +334,30 @@ def run(
     project_dir: Path,
     secret_keys: list[str] | None = None,
     program: Path | None = None,
+    keep_secrets: bool = False,
 ) -> Recording:
-    """Evaluate `__main__.py` under mocks with the given `ai-platform:` config."""
-    return contextvars.Context().run(_run, raw_config, stack, project_dir, secret_keys or [], program)
+    """Evaluate `__main__.py` under mocks with the given `ai-platform:` config.
+
+    `keep_secrets=True` also fills each `Declared.raw_inputs` with the inputs, secrets
+    unwrapped (for a test driver that runs the node commands); `inputs` stay masked.
+    """
+    return contextvars.Context().run(_run, raw_config, stack, project_dir, secret_keys or [], program, keep_secrets)
 
 
 def _run(
-    raw_config: Mapping[str, Any], stack: str, project_dir: Path, secret_keys: list[str], program: Path | None
+    raw_config: Mapping[str, Any],
+    stack: str,
+    project_dir: Path,
+    secret_keys: list[str],
+    program: Path | None,
+    keep_secrets: bool = False,
 ) -> Recording:
     from pulumi.runtime import config as rc
     from pulumi.runtime.stack import run_pulumi_func
 
     rc.set_all_config(_config_values(raw_config), [f"{PROJECT}:{k}" for k in secret_keys])
     mocks = PlanMocks()
-    monitor = RecordingMonitor(mocks)
+    monitor = RecordingMonitor(mocks, keep_secrets)
     pmocks.set_mocks(mocks, project=PROJECT, stack=stack, preview=False, monitor=monitor)
 
     exported: dict[str, Any] = {}

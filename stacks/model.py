@@ -648,7 +648,12 @@ class Octopus(Model):
     image_registry: str | None = Field(default=None, description="global image repository address.")
     image_pathname: str | None = Field(default=None, description="global image repository pathname.")
     bitnami_repository: str = Field(default="bitnamilegacy", description="Where the moved Bitnami images live.")
-    ingress_paths: dict[str, str] = Field(default_factory=dict, description="Ingress paths per service.")
+    ingress_paths: dict[
+        Literal[
+            "adminserver", "openaiserver", "adminportal", "openaiportal", "logger", "minioWeb", "minioApi", "grafana"
+        ],
+        Annotated[str, Field(pattern=r"^/")],
+    ] = Field(default_factory=dict, description="Ingress paths per service (absolute paths).")
     volumes: OctopusVolumes
     credentials: OctopusCredentials = Field(default_factory=OctopusCredentials)
     node_ports: OctopusNodePorts = Field(default_factory=OctopusNodePorts)
@@ -683,7 +688,7 @@ class OpenhydraManifests(Model):
     )
     ui: ManifestSource = Field(
         default_factory=lambda: ManifestSource(
-            url="https://raw.githubusercontent.com/openhydra/open-hydra-ui/v0.1.0/deploy/open-hydra-ui.yaml"
+            url="https://raw.githubusercontent.com/openhydra/open-hydra-ui/v0.1.0/deploy/deploy.yaml"
         )
     )
 
@@ -704,7 +709,9 @@ class GpuTimeSlicing(Model):
 
 class Openhydra(Model):
     enabled: bool = True
-    namespace: str = "open-hydra"
+    namespace: Literal["open-hydra"] = Field(
+        default="open-hydra", description="Fixed: the upstream manifests put every object in open-hydra."
+    )
     manifests: OpenhydraManifests = Field(default_factory=OpenhydraManifests)
     mysql_root_password: SecretStr | None = Field(
         default=None, description="MySQL root password; generated when absent."
@@ -824,6 +831,18 @@ def cross_field_problems(cfg: StackConfig, base_dir: Path) -> list[tuple[str, st
                     add((f"{layer_key}[{i}]", f"no node named {name!r} in cluster.servers or cluster.agents"))
         if cfg.octopus is not None and cfg.octopus.enabled and not cfg.octopus.nodes:
             add(("octopus.nodes", "name at least one node to carry Octopus (it gets the nodeSelector label)"))
+
+    if cfg.octopus is not None and cfg.octopus.enabled:
+        repo = cfg.octopus.repo
+        for field in ("ca_file", "cert_file", "key_file", "local_path"):
+            path = getattr(repo, field)
+            if path is not None and not _resolve(base_dir, path).exists():
+                add((f"octopus.repo.{to_camel(field)}", f"file not found on the provisioner: {path}"))
+        local_kinds = {"hostPath", "local"}
+        if cl.kubeconfig is not None and not cfg.octopus.nodes:
+            for vol in ("minio", "mysql", "redis", "logger", "logstash"):
+                if local_kinds & set(getattr(cfg.octopus.volumes, vol).source):
+                    add((f"octopus.volumes.{vol}.source", "a node-local volume needs octopus.nodes to pin it to"))
 
     # NodePorts: each port at most once across every layer.
     owners: dict[int, str] = {}

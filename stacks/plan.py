@@ -143,10 +143,9 @@ def write_plan(rec: mockrun.Recording, violations: list[rules.Violation], out: P
         lines += [f"  {v}" for v in violations]
     else:
         lines.append(f"rules: all {len(rules.RULES)} hold")
-    lines.append(f"written to {out}")
     summary = "\n".join(lines) + "\n"
-    (out / "summary.txt").write_text(summary)
-    return summary
+    (out / "summary.txt").write_text(summary)  # no path in it: the same config gives the same bytes
+    return summary + f"written to {out}\n"
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -65,6 +65,14 @@ def default_address(cfg: StackConfig) -> str:
     return ""
 
 
+def octopus_address(cfg: StackConfig) -> str | None:
+    """Octopus brings its own ingress on the nodes that carry it: the first one's address."""
+    if cfg.octopus is None or not cfg.octopus.nodes:
+        return None
+    hosts = {n.name: n.host for n in cfg.nodes()}
+    return hosts.get(cfg.octopus.nodes[0])
+
+
 def _dataflow_bundled(cfg: StackConfig) -> bool:
     return cfg.dataflow.enabled and cfg.csghub.enabled
 
@@ -213,6 +221,7 @@ def build(cfg: StackConfig, stack: str, base_dir: Path) -> Platform:
                 base_dir=base_dir,
                 kubernetes_version=cluster.kubernetes_version,
                 storage_class=sc,
+                address=octopus_address(cfg),
             ),
             opts=pulumi.ResourceOptions(depends_on=[storage] if storage else []),
         )
@@ -230,6 +239,8 @@ def build(cfg: StackConfig, stack: str, base_dir: Path) -> Platform:
                 nodes=cluster.targets(),
                 local_path_provided=cfg.cluster.kubeconfig is None and "local-storage" not in cfg.cluster.k3s.disable,
                 gateway_address=address,
+                kubeconfig=cluster.kubeconfig,
+                k3s=cfg.cluster.kubeconfig is None,
             ),
             opts=pulumi.ResourceOptions(depends_on=[storage] if storage else []),
         )

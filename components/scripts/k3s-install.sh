@@ -42,9 +42,14 @@ fi
 
 current=$(installed_version)
 svc=$(service_name "${role}")
-if [ "${current}" != "${version}" ]; then
+# Present from just before the binary is put in place until K3s is up: a run cut in between
+# (binary in place, unit not written, old K3s still running) is completed by the next run.
+pending="${etc}/install.aip-pending"
+if [ "${current}" != "${version}" ] || [ -f "${pending}" ]; then
   # Install or upgrade: the installer (re)starts the service with the files above.
-  if [ -n "${current}" ]; then log "upgrading K3s ${current} -> ${version}"; else log "installing K3s ${version} (${role})"; fi
+  if [ -f "${pending}" ]; then
+    log "the last install of K3s did not finish: installing ${version} (${role}) again"
+  elif [ -n "${current}" ]; then log "upgrading K3s ${current} -> ${version}"; else log "installing K3s ${version} (${role})"; fi
   export INSTALL_K3S_VERSION="${version}" INSTALL_K3S_EXEC="${role}"
   # On an upgrade the new binary is already in place when the installer compares hashes:
   # without this it would skip the restart and leave the old K3s running.
@@ -53,6 +58,7 @@ if [ "${current}" != "${version}" ]; then
     for f in k3s install.sh "${images}"; do
       [ -f "${bundle}/${f}" ] || die "airgap bundle incomplete in ${bundle}: ${f} missing (k3s, install.sh, ${images})"
     done
+    : >"${pending}"
     install -D -m 0755 "${bundle}/k3s" "${ROOT}/usr/local/bin/k3s"
     install -D -m 0644 "${bundle}/${images}" "${ROOT}/var/lib/rancher/k3s/agent/images/${images}"
     INSTALL_K3S_SKIP_DOWNLOAD=true sh "${bundle}/install.sh"
@@ -64,11 +70,13 @@ if [ "${current}" != "${version}" ]; then
       export INSTALL_K3S_MIRROR=cn
     fi
     curl -sfL --retry 3 -o "${installer}" "${url}" || die "cannot download the K3s installer from ${url}"
+    : >"${pending}"
     sh "${installer}"
   fi
   for f in "${changed[@]}"; do forget_backup "${f}"; done
   [ "$(installed_version)" = "${version}" ] || die "installer finished but k3s reports '$(installed_version)', not ${version}"
   wait_for "${svc} ready" "${timeout}" service_ready "${role}" || die "K3s did not become ready on this node"
+  rm -f "${pending}"
   log "K3s ${version} ${role} installed"
 elif [ ${#changed[@]} -gt 0 ]; then
   restart_with_rollback "${role}" "${timeout}" "${changed[@]}"

@@ -12,7 +12,10 @@ else
   log "K3s is not installed"
 fi
 rm -f "${ROOT}/etc/rancher/k3s/config.yaml" "${ROOT}/etc/rancher/k3s/registries.yaml" \
-  "${ROOT}/etc/rancher/k3s/cluster-token" "${ROOT}/etc/rancher/k3s/"*.aip-prev
+  "${ROOT}/etc/rancher/k3s/cluster-token" "${ROOT}/etc/rancher/k3s/"*.aip-prev "${ROOT}/etc/rancher/k3s/"*.aip-pending
 rmdir "${ROOT}/etc/rancher/k3s" 2>/dev/null || true
-if [ -n "${bundle}" ]; then rm -rf "${ROOT}${bundle}"; fi
+if [ -n "${bundle}" ]; then
+  rm -rf "${ROOT}${bundle}"
+  rmdir "$(dirname "${ROOT}${bundle}")" 2>/dev/null || true # the upload made it; left only if not empty
+fi
 log "uninstalled"

@@ -29,6 +29,7 @@ import ipaddress
 import json
 import os
 import shlex
+import signal
 import socket
 import struct
 import subprocess
@@ -358,6 +359,53 @@ def events(host: Host) -> list[Event]:
     return out
 
 
+def host_processes(host: Host) -> dict[int, tuple[int, tuple[str, ...]]]:
+    """Processes of HOST now, seen from the root namespace: {pid: (ppid, argv)} (root-namespace pids)."""
+    r = subprocess.run(["ip", "netns", "pids", host.netns], capture_output=True, text=True)
+    out: dict[int, tuple[int, tuple[str, ...]]] = {}
+    for pid in r.stdout.split():
+        try:
+            raw = Path(f"/proc/{pid}/cmdline").read_bytes()
+            status = Path(f"/proc/{pid}/status").read_text()
+        except OSError:
+            continue
+        ppid = next((int(ln.split()[1]) for ln in status.splitlines() if ln.startswith("PPid:")), 0)
+        argv = tuple(a.decode("utf-8", "replace") for a in raw.rstrip(b"\0").split(b"\0") if raw)
+        out[int(pid)] = (ppid, argv)
+    return out
+
+
+def sshd_pid(host: Host) -> int:
+    """Root-namespace pid of HOST's listening sshd (sshd.pid holds its pid inside the host)."""
+    inside = Path(host.state_dir, "sshd.pid").read_text().strip()
+    for pid in host_processes(host):
+        try:
+            status = Path(f"/proc/{pid}/status").read_text()
+        except OSError:
+            continue
+        nspid = next((ln.split()[-1] for ln in status.splitlines() if ln.startswith("NSpid:")), "")
+        if nspid == inside:
+            return pid
+    raise RuntimeError(f"sshd of {host.name} not found")
+
+
+def stop_sshd(host: Host) -> None:
+    """Freeze HOST's sshd (SIGSTOP): new connections get no banner and time out, as with a dead
+    or unreachable sshd; sessions already open keep running. (Killing it would end the host:
+    the host's PID 1 exits with its sshd.)"""
+    os.kill(sshd_pid(host), signal.SIGSTOP)
+
+
+def start_sshd(host: Host) -> None:
+    """Undo stop_sshd (SIGCONT)."""
+    os.kill(sshd_pid(host), signal.SIGCONT)
+
+
+def ssh_sessions(host: Host) -> int:
+    """SSH sessions HOST's sshd has started since `up` (commands and sftp), from its log."""
+    return sshd_log(host).count("Starting session:")
+
+
 def count_events(host: Host, event: str, target: str | None = None) -> int:
     return sum(1 for e in events(host) if e.event == event and (target is None or e.target == target))
 
@@ -515,8 +563,6 @@ def _capture_main(argv: list[str]) -> int:
     ap.add_argument("--interval", type=float, default=0.02)
     a = ap.parse_args(argv)
     cap = _Capture(a.state, a.hosts, a.interval)
-    import signal
-
     signal.signal(signal.SIGTERM, lambda *_: cap.stop.set())
     t = threading.Thread(target=cap.connector, daemon=True)
     t.start()

@@ -1,0 +1,722 @@
+"""The K3s node scripts over real SSH, with the exact commands the plan declares.
+
+The plan comes from the real program under the mock runtime; tests/hosts/driver.py (a
+stand-in for the engine, nothing more) runs its `command:remote:*` resources over SSH against
+the test hosts, which run the stand-in K3s bundle (tests/standin, NOT K3s; start-up delay
+1 s). SSH as the non-root `aiptest` (passwordless `sudo -n`), airgap install.
+
+Hosts: h1 is the first server, h2 and h3 agents; h4 and h5 are the servers added when the
+cluster grows to three servers. The lifecycle tests are one sequence (install, re-run, forced
+re-run, registries change, agent removal, growth, destroy); each reaches the stages before it
+if it runs alone. The host-key and fault tests bring up fresh hosts (down + up, ~2 s).
+
+One test is a strict xfail: it shows a known bug (the registries rollout does not wait for an
+agent to be back before restarting the next node); it will XPASS, and so fail, once fixed.
+"""
+
+from __future__ import annotations
+
+import base64
+import itertools
+import json
+import os
+import secrets
+import signal
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from components import kubeconfig as kc
+from stacks.plan import split_command
+from tests.hosts.conftest import REGISTRY, bundle, stack_config
+from tests.hosts.driver import COMMAND, COPY, Connection, Driver, DriverError, HostKeyMismatch, Result, Ssh
+from tests.hosts.testhosts import (
+    Event,
+    Host,
+    TestHosts,
+    events,
+    host_processes,
+    process_cmdlines,
+    run,
+    secret_exposures,
+    ssh_sessions,
+    start_sshd,
+    stop_sshd,
+    unsupported_reason,
+)
+from tests.standin.make_bundle import IMAGES_NAME
+
+_REASON = unsupported_reason()
+pytestmark = [pytest.mark.hosts, pytest.mark.skipif(_REASON is not None, reason=_REASON or "")]
+
+DELAY = 1.0
+TIMEOUT = 120  # per SSH command: a hung session fails the test instead of hanging it
+BUNDLE_DIR = "/var/tmp/ai-platform/k3s-airgap"
+MIRROR_A = "https://mirror-a.test.internal"
+MIRROR_B = "https://mirror-b.test.internal"
+READY = '\'jsonpath={range .items[*]}{.metadata.name}={.status.conditions[?(@.type=="Ready")].status}{"\\n"}{end}\''
+# files the node scripts and the installer write (mtimes compared across re-runs)
+NODE_FILES = (
+    "/etc/rancher/k3s/config.yaml",
+    "/etc/rancher/k3s/cluster-token",
+    "/etc/rancher/k3s/registries.yaml",
+    "/usr/local/bin/k3s",
+    f"/var/lib/rancher/k3s/agent/images/{IMAGES_NAME}",
+    "/etc/systemd/system/k3s.service",
+    "/etc/systemd/system/k3s.service.env",
+    "/etc/systemd/system/k3s-agent.service",
+    "/etc/systemd/system/k3s-agent.service.env",
+    f"{BUNDLE_DIR}/k3s",
+    f"{BUNDLE_DIR}/install.sh",
+    f"{BUNDLE_DIR}/{IMAGES_NAME}",
+)
+
+
+# ------------------------------------------------------------------ environment
+
+
+class Env:
+    """Module-wide: the test hosts, the bundle, the secrets, a work directory."""
+
+    def __init__(self, th: TestHosts, hosts: list[Host], work: Path):
+        self.th = th
+        self.hosts = hosts
+        self.work = work
+        self.bundle_dir = work / "bundle"
+        self.bundle = bundle(self.bundle_dir, DELAY)
+        self.token = "tok-" + secrets.token_hex(16)
+        self.registry_password = "regpw-" + secrets.token_hex(12)
+        self.lifecycle: Lifecycle | None = None
+        self._states = 0
+
+    def h(self, i: int) -> Host:
+        return self.hosts[i - 1]
+
+    def fresh(self) -> None:
+        """New hosts: down + up (new host keys, empty state dirs)."""
+        self.close()
+        self.th.down()
+        self.hosts = self.th.up()
+
+    def close(self) -> None:
+        if self.lifecycle is not None:
+            self.lifecycle.driver.close()
+            self.lifecycle = None
+
+    def state_file(self) -> Path:
+        self._states += 1
+        return self.work / f"state-{self._states}.json"
+
+    def config(self, servers: list[int], agents: list[int], **kw: Any) -> dict[str, Any]:
+        return stack_config(
+            [self.h(i) for i in servers],
+            [self.h(i) for i in agents],
+            bundle_dir=self.bundle_dir,
+            token=self.token,
+            registry_password=self.registry_password,
+            **kw,
+        )
+
+    def private_key_lines(self) -> list[str]:
+        text = Path(self.hosts[0].client_key_path).read_text()
+        return [ln for ln in text.splitlines() if ln and not ln.startswith("-----")]
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
+    th = TestHosts(5)
+    hosts = th.up()
+    env = None
+    try:
+        env = Env(th, hosts, tmp_path_factory.mktemp("k3s-over-ssh"))
+        yield env
+    finally:
+        if env is not None:
+            env.close()
+        th.down()
+
+
+# ------------------------------------------------------------------ helpers
+
+
+def wait_until(fn: Callable[[], Any], timeout: float = 20, interval: float = 0.2) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        value = fn()
+        if value or time.monotonic() > deadline:
+            return value
+        time.sleep(interval)
+
+
+def nodes_ready(server: Host) -> dict[str, str]:
+    r = run(server, f"k3s kubectl get nodes -o {READY}")
+    assert r.returncode == 0, r.stderr
+    return dict(line.split("=", 1) for line in r.stdout.split())
+
+
+def all_ready(server: Host, names: list[str]) -> bool:
+    got = nodes_ready(server)
+    return sorted(got) == sorted(names) and all(v == "True" for v in got.values())
+
+
+def since(host: Host, t0: float) -> list[Event]:
+    return [e for e in events(host) if e.t >= t0]
+
+
+def names(evs: list[Event], *kinds: str) -> list[tuple[str, str]]:
+    return [(e.event, e.target) for e in evs if not kinds or e.event in kinds]
+
+
+def mtimes(host: Host) -> dict[str, int]:
+    out = {}
+    for f in NODE_FILES:
+        p = host.path(f)
+        if p.exists():
+            out[f] = p.stat().st_mtime_ns
+    return out
+
+
+def install_config(result_or_plan: Any, node: str) -> str:
+    """config.yaml as the plan's install command carries it (the `config=` argument)."""
+    plan = result_or_plan.plan if isinstance(result_or_plan, Result) else result_or_plan
+    _, _, args, sudo = split_command(plan.by_name(f"k3s-{node}-install").inputs["create"])
+    assert sudo, "aiptest runs the scripts through sudo -n"
+    return base64.b64decode(args["config"]).decode()
+
+
+def stat(host: Host, path: str) -> os.stat_result:
+    return host.path(path).stat()
+
+
+def clean(host: Host) -> list[str]:
+    """What K3s or the plan left on HOST (empty: clean). /etc/rancher/node stays, as with K3s."""
+    left = []
+    for path in (
+        "/etc/rancher/k3s",
+        "/var/lib/rancher/k3s",
+        "/usr/local/bin/k3s",
+        "/usr/local/bin/kubectl",
+        "/usr/local/bin/crictl",
+        "/usr/local/bin/ctr",
+        "/usr/local/bin/k3s-killall.sh",
+        "/usr/local/bin/k3s-uninstall.sh",
+        "/usr/local/bin/k3s-agent-uninstall.sh",
+        "/etc/systemd/system/k3s.service",
+        "/etc/systemd/system/k3s-agent.service",
+        "/etc/systemd/system/multi-user.target.wants/k3s.service",
+        "/etc/systemd/system/multi-user.target.wants/k3s-agent.service",
+        "/var/tmp/ai-platform",
+    ):
+        if os.path.lexists(host.path(path)):
+            left.append(path)
+    for _, argv in host_processes(host).values():
+        if argv and "k3s" in " ".join(argv[:2]):
+            left.append("process: " + " ".join(argv[:3]))
+    return left
+
+
+# ------------------------------------------------------------------ the lifecycle
+
+
+@dataclass
+class Stage:
+    result: Result
+    t0: float
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+class Lifecycle:
+    """One cluster through its stages; `reach(stage)` runs the missing earlier ones."""
+
+    ORDER = ("installed", "rerun", "forced", "registries", "agent-removed", "grown", "destroyed")
+
+    def __init__(self, env: Env):
+        self.env = env
+        self.driver = Driver(env.state_file(), command_timeout=TIMEOUT)
+        self.stages: dict[str, Stage] = {}
+        self.config = env.config([1], [2, 3])
+
+    def reach(self, stage: str) -> Stage:
+        for name in self.ORDER[: self.ORDER.index(stage) + 1]:
+            if name not in self.stages:
+                t0 = time.time()
+                data: dict[str, Any] = {}
+                result = getattr(self, "_" + name.replace("-", "_"))(data)
+                self.stages[name] = Stage(result, t0, data)
+        return self.stages[stage]
+
+    def _snapshot(self, data: dict[str, Any], key: str) -> None:
+        data[key] = {
+            h.name: {"mtimes": mtimes(h), "events": events(h), "sessions": ssh_sessions(h)} for h in self.env.hosts
+        }
+
+    def _installed(self, data: dict[str, Any]) -> Result:
+        return self.driver.up(self.config)
+
+    def _rerun(self, data: dict[str, Any]) -> Result:
+        self._snapshot(data, "before")
+        result = self.driver.up(self.config)
+        self._snapshot(data, "after")
+        return result
+
+    def _forced(self, data: dict[str, Any]) -> Result:
+        self._snapshot(data, "before")
+        result = self.driver.up(self.config, force_update=True)
+        self._snapshot(data, "after")
+        return result
+
+    def _registries(self, data: dict[str, Any]) -> Result:
+        self.config = self.env.config([1], [2, 3], mirror=MIRROR_B)
+        result = self.driver.up(self.config)
+        # the agents come back after their command returned: wait (see the xfail test below)
+        t0 = min(a.started for a in result.actions)
+        for h in (self.env.h(2), self.env.h(3)):
+            wait_until(lambda h=h: ("ready", "k3s-agent") in names(since(h, t0)), timeout=15)
+        data["restarts"] = {
+            h.name: [e.t for e in since(h, t0) if e.event == "restart"] for h in (self.env.h(i) for i in (1, 2, 3))
+        }
+        data["ready"] = {
+            h.name: [e.t for e in since(h, t0) if e.event == "ready"] for h in (self.env.h(i) for i in (1, 2, 3))
+        }
+        return result
+
+    def _agent_removed(self, data: dict[str, Any]) -> Result:
+        self._snapshot(data, "before")
+        self.config = self.env.config([1], [3], mirror=MIRROR_B)
+        result = self.driver.up(self.config)
+        self._snapshot(data, "after")
+        return result
+
+    def _grown(self, data: dict[str, Any]) -> Result:
+        self.config = self.env.config([1, 4, 5], [3], mirror=MIRROR_B)
+        return self.driver.up(self.config)
+
+    def _destroyed(self, data: dict[str, Any]) -> Result:
+        return self.driver.destroy()
+
+
+@pytest.fixture
+def life(env: Env) -> Lifecycle:
+    if env.lifecycle is None:
+        env.lifecycle = Lifecycle(env)
+    return env.lifecycle
+
+
+def test_install_one_server_two_agents(env: Env, life: Lifecycle) -> None:
+    st = life.reach("installed")
+    result = st.result
+    h1, h2, h3 = env.h(1), env.h(2), env.h(3)
+    plan = result.plan
+    assert plan is not None
+    # every remote resource of the plan ran once, as a create, and nothing else ran
+    assert sorted(a.name for a in result.actions) == sorted(r.name for r in plan.resources.values())
+    assert {a.op for a in result.actions} == {"create"}
+    assert all(a.sessions == 1 for a in result.actions)
+    assert "pulumi:providers:kubernetes::k3s-provider" in plan.not_created
+
+    for h, role in ((h1, "server"), (h2, "agent"), (h3, "agent")):
+        cfg_path = "/etc/rancher/k3s/config.yaml"
+        assert stat(h, cfg_path).st_mode & 0o777 == 0o600 and stat(h, cfg_path).st_uid == 0
+        text = h.path(cfg_path).read_text()
+        assert text == install_config(result, h.name), "config.yaml is the one the plan carries"
+        cfg = yaml.safe_load(text)
+        assert cfg["node-name"] == h.name
+        assert cfg["token-file"] == "/etc/rancher/k3s/cluster-token"
+        if role == "agent":
+            assert cfg["server"] == f"https://{h1.address}:6443"
+        else:
+            assert "server" not in cfg and "cluster-init" not in cfg
+        tok = "/etc/rancher/k3s/cluster-token"
+        assert stat(h, tok).st_mode & 0o777 == 0o600 and h.path(tok).read_text() == env.token
+        reg = "/etc/rancher/k3s/registries.yaml"
+        assert stat(h, reg).st_mode & 0o777 == 0o600
+        regs = yaml.safe_load(h.path(reg).read_text())
+        assert regs["mirrors"]["docker.io"]["endpoint"] == [MIRROR_A]
+        assert regs["configs"][REGISTRY]["auth"] == {"username": "pull", "password": env.registry_password}
+        assert stat(h, "/usr/local/bin/k3s").st_mode & 0o777 == 0o755
+        assert h.path("/usr/local/bin/k3s").read_bytes() == env.bundle["k3s"].read_bytes()
+        assert h.path(f"/var/lib/rancher/k3s/agent/images/{IMAGES_NAME}").read_bytes() == (
+            env.bundle[IMAGES_NAME].read_bytes()
+        )
+        for name in ("k3s", "install.sh", IMAGES_NAME):  # the uploads, as the SSH user
+            up = h.path(f"{BUNDLE_DIR}/{name}")
+            assert up.read_bytes() == env.bundle[name].read_bytes() and up.stat().st_uid != 0
+        unit = "k3s" if role == "server" else "k3s-agent"
+        assert h.path(f"/etc/systemd/system/{unit}.service").is_file()
+        assert run(h, f"systemctl is-active {unit}").stdout.strip() == "active"
+        assert names(events(h), "install") == [("install", unit)]
+    assert all_ready(h1, ["h1", "h2", "h3"])
+
+    # the kubeconfig read back parses and points at the first server
+    assert result.kubeconfig and "127.0.0.1" in result.kubeconfig
+    api = plan.recording.outputs["apiServer"]
+    assert api == f"https://{h1.address}:6443"
+    doc = yaml.safe_load(kc.rewrite(result.kubeconfig, api, "ai-platform-hosts"))
+    assert doc["clusters"][0]["cluster"]["server"] == api
+    assert doc["current-context"] == "ai-platform-hosts"
+    # ... and works from another machine (h2 has the stand-in kubectl)
+    kube = env.work / "kubeconfig"
+    kube.write_text(kc.rewrite(result.kubeconfig, api, "ai-platform-hosts"))
+    run(h2, "cat > /tmp/kubeconfig", input=kube.read_text(), check=True)
+    r = run(h2, "k3s kubectl --kubeconfig /tmp/kubeconfig get nodes -o name", check=True)
+    assert sorted(r.stdout.split()) == ["node/h1", "node/h2", "node/h3"]
+    run(h2, "rm -f /tmp/kubeconfig", check=True)
+
+
+def test_no_secret_on_any_command_line_nor_in_the_plan(env: Env, life: Lifecycle) -> None:
+    st = life.reach("installed")
+    key_lines = env.private_key_lines()
+    plain = [env.token, env.registry_password, *key_lines]
+    encoded = [base64.b64encode(s.encode()).decode() for s in (env.token, env.registry_password)]
+    for h in (env.h(1), env.h(2), env.h(3)):
+        seen = [r.cmdline for r in process_cmdlines(h)]
+        # the capture saw the node scripts themselves (else this test proves nothing)
+        assert any("k3s-install.sh" in c for c in seen), f"{h.name}: no node script captured"
+        assert any("sudo -n bash -c" in c for c in seen)
+        for s in plain + encoded:
+            assert secret_exposures(h, s) == [], f"{h.name}: a secret on a command line"
+    plan = st.result.plan
+    assert plan is not None
+    public = json.dumps([d.inputs for d in plan.recording.declared])
+    for d in plan.recording.by_type(COMMAND):  # the base64 arguments, decoded
+        for text in (d.inputs.get("create"), d.inputs.get("delete")):
+            if isinstance(text, str):
+                public += "".join(base64.b64decode(v).decode(errors="replace") for v in _b64_args(text))
+    for s in plain + encoded:
+        assert s not in public, "a secret in the plan's non-secret inputs"
+    for d in plan.recording.by_type(COMMAND):
+        assert d.inputs["connection"] == "[secret]"
+        if "stdin" in d.inputs:
+            assert d.inputs["stdin"] == "[secret]"
+
+
+def _b64_args(command: str) -> list[str]:
+    _, _, args, _ = split_command(command)
+    return [v for k, v in args.items() if k == "config"]
+
+
+def test_same_plan_again_runs_nothing(env: Env, life: Lifecycle) -> None:
+    st = life.reach("rerun")
+    assert st.result.actions == []
+    for h in (env.h(1), env.h(2), env.h(3)):
+        assert st.data["after"][h.name] == st.data["before"][h.name], f"{h.name} touched"
+
+
+def test_forced_rerun_rewrites_nothing_restarts_nothing(env: Env, life: Lifecycle) -> None:
+    st = life.reach("forced")
+    plan = st.result.plan
+    assert plan is not None
+    commands = sorted(r.name for r in plan.resources.values() if r.type == COMMAND)
+    assert st.result.ran(op="update", type=COMMAND) == commands, "every create ran again"
+    assert st.result.ran(type=COPY) == [], "an unchanged upload is not copied again (pulumi-command)"
+    for h in (env.h(1), env.h(2), env.h(3)):
+        before, after = st.data["before"][h.name], st.data["after"][h.name]
+        assert len(before["mtimes"]) >= 8
+        assert after["mtimes"] == before["mtimes"], f"{h.name}: a file was rewritten"
+        assert after["events"] == before["events"], f"{h.name}: {names(after['events'][len(before['events']) :])}"
+    outputs = st.result.outputs
+    for node in ("h1", "h2", "h3"):
+        assert "unchanged" in outputs[f"k3s-{node}-install"]["stdout"]
+        assert "unchanged" in outputs[f"k3s-{node}-registries"]["stdout"]
+
+
+def test_registries_change_restarts_node_after_node_and_nothing_else(env: Env, life: Lifecycle) -> None:
+    st = life.reach("registries")
+    result = st.result
+    rollout = ["h1", "h2", "h3"]
+    # what ran: the rollout, and the installs (their stdin carries the first registries.yaml;
+    # they find nothing to do)
+    assert result.ops() == {
+        **{f"k3s-{n}-install": "update" for n in rollout},
+        **{f"k3s-{n}-registries": "update" for n in rollout},
+    }
+    for n in rollout:
+        assert "unchanged" in result.outputs[f"k3s-{n}-install"]["stdout"]
+    by_name = {a.name: a for a in result.actions}
+    restarts = {n: ts[0] for n, ts in st.data["restarts"].items() if ts}
+    for n in rollout:
+        h = env.h(int(n[1:]))
+        evs = since(h, st.t0)
+        unit = "k3s" if n == "h1" else "k3s-agent"
+        assert names(evs, "install", "uninstall", "start", "stop") == [], f"{n}: {names(evs)}"
+        assert names(evs, "restart") == [("restart", unit)], f"{n}: one restart"
+        regs = yaml.safe_load(h.path("/etc/rancher/k3s/registries.yaml").read_text())
+        assert regs["mirrors"]["docker.io"]["endpoint"] == [MIRROR_B]
+    # node after node: each restart begins after the previous node's command has finished
+    for prev, nxt in itertools.pairwise(rollout):
+        done = by_name[f"k3s-{prev}-registries"].started + by_name[f"k3s-{prev}-registries"].seconds
+        assert by_name[f"k3s-{nxt}-registries"].started >= done
+        assert restarts[prev] < restarts[nxt]
+    # the server's restart completes (ready again) before the next node restarts
+    h1_ready = st.data["ready"]["h1"]
+    assert h1_ready and restarts["h1"] < h1_ready[0] < restarts["h2"]
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="known bug: for an agent the rollout does not wait for K3s to be back (service_ready(agent) "
+    "is `systemctl is-active`, immediate for the installer's Type=exec agent unit), so the next node "
+    "restarts while the previous agent is still starting",
+)
+def test_registries_rollout_waits_for_each_agent_to_be_back(env: Env, life: Lifecycle) -> None:
+    st = life.reach("registries")
+    (h2_restart,), (h3_restart,) = st.data["restarts"]["h2"], st.data["restarts"]["h3"]
+    h2_back = [t for t in st.data["ready"]["h2"] if t > h2_restart]
+    assert h2_back, "h2's agent never came back"
+    assert h2_back[0] < h3_restart, f"h3 restarted {h2_back[0] - h3_restart:.2f}s before h2's agent was back"
+
+
+def test_removing_an_agent_drains_deletes_uninstalls_it_and_touches_no_other_host(env: Env, life: Lifecycle) -> None:
+    st = life.reach("agent-removed")
+    result = st.result
+    h1, h2 = env.h(1), env.h(2)
+    assert result.ops() == {"k3s-h2-ready": "delete", "k3s-h2-install": "delete"}
+    deleted = sorted(a.name for a in result.actions)
+    assert deleted == sorted(
+        ["k3s-h2-ready", "k3s-h2-install", "k3s-h2-registries"]
+        + [f"k3s-h2-upload-{k}" for k in ("binary", "images", "installer")]
+    )
+    ready_del = next(a for a in result.actions if a.name == "k3s-h2-ready")
+    install_del = next(a for a in result.actions if a.name == "k3s-h2-install")
+    assert ready_del.where.split("@")[1].startswith(h1.address), "drain + delete Node run on the first server"
+    assert ready_del.started + ready_del.seconds <= install_del.started, "drained before uninstalled"
+    # on the first server: drain and delete of h2's Node, nothing else
+    h1_new = st.data["after"]["h1"]["events"][len(st.data["before"]["h1"]["events"]) :]
+    assert [(e.event, e.target) for e in h1_new if e.event != "cordon"] == [("drain", "h2"), ("delete-node", "h2")]
+    assert st.data["after"]["h1"]["mtimes"] == st.data["before"]["h1"]["mtimes"]
+    # h2: uninstalled, clean
+    h2_new = names(st.data["after"]["h2"]["events"][len(st.data["before"]["h2"]["events"]) :])
+    assert ("uninstall", "k3s-agent") in h2_new and ("install", "k3s-agent") not in h2_new
+    assert clean(h2) == []
+    # h3: not touched at all (no session, no event, no file)
+    assert st.data["after"]["h3"] == st.data["before"]["h3"]
+    for h in (env.h(4), env.h(5)):
+        assert st.data["after"][h.name] == st.data["before"][h.name]
+    assert all_ready(h1, ["h1", "h3"])
+    assert not any(k.startswith("command:remote:Command::k3s-h2-") for k in life.driver.state.resources)
+
+
+def test_growing_to_three_servers_does_not_reinstall_the_first(env: Env, life: Lifecycle) -> None:
+    """1 → 3 servers: the first server gets `cluster-init` (and the new servers in tls-san), so
+    its config changes and K3s restarts once on it — acceptable: that restart is how the
+    stand-in (like K3s) switches to embedded etcd; it is not reinstalled."""
+    st = life.reach("grown")
+    result = st.result
+    h1, h4, h5 = env.h(1), env.h(4), env.h(5)
+    ops = result.ops()
+    assert ops.pop("k3s-h1-install") == "update"
+    assert set(ops.values()) == {"create"}
+    assert {n.split("-")[1] for n in ops} == {"h4", "h5"}, f"only the new servers are created: {ops}"
+    h1_evs = since(h1, st.t0)
+    assert names(h1_evs, "install", "uninstall") == [], "the first server is not reinstalled"
+    assert names(h1_evs, "restart") == [("restart", "k3s")]
+    assert yaml.safe_load(h1.path("/etc/rancher/k3s/config.yaml").read_text())["cluster-init"] is True
+    for h in (h4, h5):
+        cfg = yaml.safe_load(h.path("/etc/rancher/k3s/config.yaml").read_text())
+        assert cfg["server"] == f"https://{h1.address}:6443"
+        assert names(events(h), "install") == [("install", "k3s")]
+    assert names(since(env.h(3), st.t0)) == [], "the agent is not touched"
+    # joins one at a time: h1 restarted, then h4 installed, then h5
+    by_name = {a.name: a for a in result.actions}
+    assert by_name["k3s-h1-install"].started < by_name["k3s-h4-install"].started < by_name["k3s-h5-install"].started
+    assert all_ready(h1, ["h1", "h3", "h4", "h5"])
+
+
+def test_destroy_uninstalls_agents_before_servers_and_leaves_hosts_clean(env: Env, life: Lifecycle) -> None:
+    st = life.reach("destroyed")
+    uninstalled = {}
+    for i in (1, 3, 4, 5):
+        h = env.h(i)
+        evs = [e for e in since(h, st.t0) if e.event == "uninstall"]
+        assert len(evs) == 1, f"{h.name}: {names(since(h, st.t0))}"
+        uninstalled[h.name] = evs[0].t
+    assert uninstalled["h3"] < min(uninstalled[s] for s in ("h1", "h4", "h5")), "agents before servers"
+    assert uninstalled["h5"] < uninstalled["h4"] < uninstalled["h1"], "servers in reverse join order"
+    drained = {e.target: e.t for e in since(env.h(1), st.t0) if e.event == "delete-node"}
+    assert set(drained) == {"h1", "h3", "h4", "h5"}
+    for n, t in drained.items():
+        assert t < uninstalled[n], f"{n}: Node deleted before the uninstall"
+    for i in range(1, 6):
+        assert clean(env.h(i)) == [], env.h(i).name
+    assert life.driver.state.resources == {}
+    # over the whole lifecycle (installs, updates, removal, growth, destroy): no secret on a command line
+    for i in range(1, 6):
+        for secret in (env.token, env.registry_password, *env.private_key_lines()):
+            assert secret_exposures(env.h(i), secret) == [], env.h(i).name
+
+
+# ------------------------------------------------------------------ host keys and connections
+
+
+def test_wrong_pinned_host_key_is_refused_before_anything_runs_there(env: Env) -> None:
+    env.fresh()
+    h1, h2, h3 = env.h(1), env.h(2), env.h(3)
+
+    def accepted(h: Host) -> int:
+        return Path(h.state_dir, "sshd.log").read_text().count("Accepted publickey")
+
+    def commands(h: Host) -> list[str]:  # what ran on h, sshd's own (pre-login) processes aside
+        return [r.cmdline for r in process_cmdlines(h) if not r.argv[0].startswith(("sshd", "/usr/sbin/sshd"))]
+
+    before = (accepted(h2), ssh_sessions(h2), commands(h2), events(h2))
+    cfg = env.config([1], [2], host_keys={"h2": h3.host_key})  # h3's key pinned for h2
+    with Driver(env.state_file(), command_timeout=TIMEOUT) as driver:
+        with pytest.raises(DriverError) as err:
+            driver.up(cfg)
+        msg = str(err.value)
+        assert h2.address in msg and "does not match the pinned hostKey" in msg
+        result = err.value.result
+        assert result is not None
+        failed = [a for a in result.actions if not a.ok]
+        assert failed and all(h2.address in a.where for a in failed)
+        assert "k3s-h1-install" not in result.ops(), "nothing new starts after the refusal"
+        # nothing reached h2: no login, no session, no process, no event, no file
+        assert (accepted(h2), ssh_sessions(h2), commands(h2), events(h2)) == before
+        assert not h2.path("/var/tmp/ai-platform").exists()
+        assert not any(k.split("::")[-1].startswith("k3s-h2-") for k in driver.state.resources)
+        # only h1's uploads ran; their delete does nothing on the node (pulumi-command's
+        # CopyToRemote never deletes what it copied): remove the bundle by hand
+        assert all(k.split("::")[-1].startswith("k3s-h1-upload-") for k in driver.state.resources)
+        driver.destroy()
+        assert driver.state.resources == {}
+    run(h1, "rm -rf /var/tmp/ai-platform", check=True)
+    assert clean(h1) == []
+
+
+def test_connection_password_proxy_and_pinned_key(env: Env) -> None:
+    """The driver's SSH client: password login, a jump host (proxy), the pin on the target."""
+    h1, h2, h3 = env.h(1), env.h(2), env.h(3)
+    key = Path(h1.client_key_path).read_text()
+    with Driver(env.state_file(), command_timeout=TIMEOUT) as d:
+        ssh: Ssh = d.ssh
+        pw = Connection(host=h2.address, user="aiptest", password=h2.password, host_key=h2.host_key)
+        r = ssh.exec(pw, "id -un; cat", "from stdin\n")
+        assert (r.rc, r.stdout) == (0, "aiptest\nfrom stdin\n")
+        jump = Connection(host=h1.address, user="root", private_key=key, host_key=h1.host_key)
+        via = Connection(host=h2.address, user="root", private_key=key, host_key=h2.host_key, proxy=jump)
+        r = ssh.exec(via, "hostname", None)
+        assert (r.rc, r.stdout.strip()) == (0, "h2")
+        assert "Accepted publickey for root from 10.231.0.11" in Path(h2.state_dir, "sshd.log").read_text()
+        wrong = Connection(host=h2.address, user="root", private_key=key, host_key=h3.host_key, proxy=jump)
+        with pytest.raises(HostKeyMismatch):
+            ssh.exec(wrong, "hostname", None)
+
+
+# ------------------------------------------------------------------ faults
+
+
+def test_sshd_stopped_mid_run_fails_naming_the_host_then_converges(env: Env) -> None:
+    env.fresh()
+    h1, h2, h3 = env.h(1), env.h(2), env.h(3)
+    stopped = threading.Event()
+
+    def hook(phase: str, op: str, res: Any) -> None:
+        if phase == "start" and res.name == "k3s-h3-install":
+            stop_sshd(h3)
+            stopped.set()
+
+    state = env.state_file()
+    cfg = env.config([1], [2, 3])
+    try:
+        with Driver(state, hook=hook, command_timeout=TIMEOUT) as driver, pytest.raises(DriverError) as err:
+            driver.up(cfg)
+    finally:
+        if stopped.is_set():
+            start_sshd(h3)
+    assert stopped.is_set()
+    msg = str(err.value)
+    assert "k3s-h3-install" in msg and h3.address in msg and "after 3 failed attempts" in msg
+    assert names(events(h3)) == [], "nothing ran on h3"
+    assert names(events(h2), "install") == [("install", "k3s-agent")], "h2's install, started alongside, finished"
+    # sshd back: the same plan converges; finished nodes are not reinstalled
+    with Driver(state, command_timeout=TIMEOUT) as driver:
+        result = driver.up(cfg)
+    ops = result.ops()
+    assert ops["k3s-h3-install"] == "create"
+    assert "k3s-h1-install" not in ops and "k3s-h2-install" not in ops
+    for h in (h1, h2, h3):
+        assert len(names(events(h), "install")) == 1, h.name
+    assert all_ready(h1, ["h1", "h2", "h3"])
+
+
+def _tree(procs: dict[int, tuple[int, tuple[str, ...]]], root: int) -> set[int]:
+    found = {root}
+    grew = True
+    while grew:
+        grew = False
+        for pid, (ppid, _) in procs.items():
+            if ppid in found and pid not in found:
+                found.add(pid)
+                grew = True
+    return found
+
+
+def _cut(host: Host, when: str, killed: list[list[str]]) -> None:
+    """Cut the k3s-install.sh run on HOST: kill the script and its children (not the daemon it
+    started) and its SSH session. `unit`: as soon as the installer starts (binary in place,
+    unit not written yet); `delay`: once K3s was started and waits out its start-up delay."""
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        procs = host_processes(host)
+        script = [
+            p
+            for p, (_, argv) in procs.items()
+            if len(argv) > 3 and argv[:2] == ("bash", "-c") and argv[3] == "k3s-install.sh"
+        ]
+        installer = any(argv[:1] == ("sh",) and argv[-1].endswith("/install.sh") for _, argv in procs.values())
+        started = host.path("/run/aip/k3s.pid").exists()
+        if script and ((when == "unit" and installer) or (when == "delay" and started)):
+            victims = _tree(procs, script[0])
+            parent = procs[script[0]][0]
+            while parent in procs:  # the session: sshd's per-connection processes above the script
+                argv = " ".join(procs[parent][1])
+                if "[listener]" in argv:  # not sshd itself (the host ends with it)
+                    break
+                if argv.startswith("sshd:"):
+                    victims.add(parent)
+                parent = procs[parent][0]
+            for sig in (signal.SIGSTOP, signal.SIGKILL):
+                for pid in victims:
+                    try:
+                        os.kill(pid, sig)
+                    except ProcessLookupError:
+                        pass
+            killed.append([" ".join(procs[p][1][:2]) for p in victims])
+            return
+        time.sleep(0.005)
+
+
+@pytest.mark.parametrize("when", ["unit", "delay"])
+def test_node_script_cut_mid_way_then_converges(env: Env, when: str) -> None:
+    env.fresh()
+    h1 = env.h(1)
+    killed: list[list[str]] = []
+
+    def hook(phase: str, op: str, res: Any) -> None:
+        if phase == "start" and res.name == "k3s-h1-install":
+            threading.Thread(target=_cut, args=(h1, when, killed), daemon=True).start()
+
+    state = env.state_file()
+    cfg = env.config([1], [2])
+    with Driver(state, hook=hook, command_timeout=TIMEOUT) as driver, pytest.raises(DriverError) as err:
+        driver.up(cfg)
+    assert killed, "the install script was not cut"
+    assert "k3s-h1-install" in str(err.value) and h1.address in str(err.value)
+    if when == "unit":  # the state that used to never converge: binary in place, no unit
+        assert h1.path("/usr/local/bin/k3s").exists()
+        assert not h1.path("/etc/systemd/system/k3s.service").exists(), "cut too late to test this case"
+    with Driver(state, command_timeout=TIMEOUT) as driver:
+        result = driver.up(cfg)
+        assert result.ops()["k3s-h1-install"] == "create"
+        if when == "unit":
+            assert "did not finish" in result.outputs["k3s-h1-install"]["stdout"]
+        assert all_ready(h1, ["h1", "h2"])
+        assert run(h1, "systemctl is-enabled k3s").stdout.strip() == "enabled"
+        assert not h1.path("/etc/rancher/k3s/install.aip-pending").exists()
+        assert driver.up(cfg).actions == [], "and the next run finds nothing to do"

@@ -1,0 +1,152 @@
+"""The offline plans of dev and prod: valid against real schemas, rules hold, deterministic."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import pytest
+import yaml
+
+from stacks import plan as planmod
+from stacks.mockrun import Recording
+from tests.conftest import ROOT, SHARED, stand_in_airgap
+from tests.plan.k8s_schema import manifest_of, validate
+
+CHARTS = SHARED / "charts"
+
+
+@pytest.fixture(scope="module")
+def stack_dirs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    out = {}
+    for stack in ("dev", "prod"):
+        d = tmp_path_factory.mktemp(stack)
+        (d / f"Pulumi.{stack}.yaml").write_text((ROOT / f"Pulumi.{stack}.yaml").read_text())
+        stand_in_airgap(d)
+        out[stack] = d / f"Pulumi.{stack}.yaml"
+    return out
+
+
+@pytest.fixture(scope="module")
+def plans(stack_dirs: dict[str, Path]) -> dict[str, tuple[Recording, list[Any]]]:
+    return {s: planmod.build_plan(p) for s, p in stack_dirs.items()}
+
+
+def k8s_version() -> str:
+    from stacks.model import K3s
+
+    return ".".join(K3s().version.lstrip("v").split(".")[:2])
+
+
+@pytest.mark.parametrize("stack", ["dev", "prod"])
+def test_rules_hold(plans: dict[str, tuple[Recording, list[Any]]], stack: str) -> None:
+    assert [str(v) for v in plans[stack][1]] == []
+
+
+@pytest.mark.parametrize("stack", ["dev", "prod"])
+def test_builtin_objects_validate_strictly(plans: dict[str, tuple[Recording, list[Any]]], stack: str) -> None:
+    rec = plans[stack][0]
+    checked = 0
+    problems = []
+    for d in rec.declared:
+        if not d.custom or d.read:
+            continue
+        found = manifest_of(d.type, d.inputs)
+        if found is None:
+            continue
+        manifest, patch = found
+        for err in validate(manifest, k8s_version(), patch):
+            problems.append(f"{d.key}: {err}")
+        checked += 1
+    assert problems == []
+    assert checked >= 5, "the plan should declare built-in objects to validate"
+
+
+def test_strict_validation_catches_unknown_fields() -> None:
+    bad = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "x"}, "dataa": {}}
+    assert validate(bad, k8s_version(), patch=False)
+    assert (
+        validate({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "ok"}}, k8s_version(), patch=False)
+        == []
+    )
+
+
+def _schema(name: str) -> dict[str, Any]:
+    return json.loads((CHARTS / name).read_text())
+
+
+@pytest.mark.parametrize("stack", ["dev", "prod"])
+def test_csghub_values_validate_against_the_chart_schemas(
+    plans: dict[str, tuple[Recording, list[Any]]], stack: str
+) -> None:
+    rec = plans[stack][0]
+    values = rec.get("csghub-release", planmod.RELEASE).inputs["values"]
+    assert isinstance(values, dict)
+    jsonschema.Draft7Validator(_schema("csghub-v1.17.0.values.schema.json")).validate(values)
+    runner = {k: v for k, v in values["runner"].items()}
+    jsonschema.Draft7Validator(_schema("runner-v1.17.0.values.schema.json")).validate(runner)
+    df = {k: v for k, v in values["dataflow"].items() if k != "enabled"}
+    jsonschema.Draft7Validator(_schema("dataflow-v1.17.0.values.schema.json")).validate(df)
+
+
+def test_standalone_dataflow_values_validate(tmp_path: Path) -> None:
+    from tests.conftest import cluster_only, run_program
+
+    raw = cluster_only()
+    raw["dataflow"] = {
+        "enabled": True,
+        "standalone": True,
+        "domain": "df.example.com",
+        "externalUrl": "https://hub.example.com",
+        "persistence": {"storageClass": "nfs"},
+    }
+    rec = run_program(raw)
+    values = rec.get("dataflow-dataflow", planmod.RELEASE).inputs["values"]
+    jsonschema.Draft7Validator(_schema("dataflow-v1.17.0.values.schema.json")).validate(values)
+
+
+def test_chart_schema_rejects_a_string_nodeport() -> None:
+    schema = _schema("csghub-v1.17.0.values.schema.json")
+    bad = {"global": {"gateway": {"service": {"nodePorts": {"http": "30080"}}}}}
+    assert list(jsonschema.Draft7Validator(schema).iter_errors(bad))
+
+
+@pytest.mark.parametrize("stack", ["dev", "prod"])
+def test_plan_is_byte_identical_across_runs(stack_dirs: dict[str, Path], stack: str, tmp_path: Path) -> None:
+    outs = []
+    for i in range(2):
+        rec, violations = planmod.build_plan(stack_dirs[stack])
+        out = tmp_path / f"run{i}"
+        planmod.write_plan(rec, violations, out)
+        outs.append({str(p.relative_to(out)): p.read_bytes() for p in sorted(out.rglob("*")) if p.is_file()})
+    assert outs[0].keys() == outs[1].keys()
+    assert outs[0] == outs[1]
+
+
+def test_plan_writes_values_scripts_graph_and_outputs(stack_dirs: dict[str, Path], tmp_path: Path) -> None:
+    rec, violations = planmod.build_plan(stack_dirs["prod"])
+    summary = planmod.write_plan(rec, violations, tmp_path)
+    assert "not a diff against a live stack" in summary
+    assert (tmp_path / "helm" / "csghub-release.yaml").is_file()
+    vals = yaml.safe_load((tmp_path / "helm" / "csghub-release.yaml").read_text())
+    assert vals["casdoor"]["admin"]["password"] == "[secret]"
+    assert (
+        (tmp_path / "scripts" / "k3s-prod-agent-0-install.create.sh").read_text().startswith("# shellcheck shell=bash")
+    )
+    args = json.loads((tmp_path / "scripts" / "k3s-prod-agent-0-install.create.args.json").read_text())
+    assert args["sudo"] is True and args["args"]["install"] == "airgap" and args["stdin"] == "[secret]"
+    assert (tmp_path / "graph.mmd").read_text().startswith("flowchart TD")
+    outputs = json.loads((tmp_path / "outputs.json").read_text())
+    assert outputs["kubeconfig"] == "[secret]"
+    assert outputs["credentials"]["csghub"]["password"] == "[secret]"
+    text = "".join(p.read_text() for p in tmp_path.rglob("*") if p.is_file())
+    assert "REPLACE-ME" not in text  # encrypted config values never appear
+
+
+def test_make_plan_cli_exit_codes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    bad = tmp_path / "Pulumi.bad.yaml"
+    bad.write_text("config:\n  ai-platform:cluster:\n    servers: [{name: a, host: 'x y'}]\n")
+    assert planmod.main([str(bad), "--out", str(tmp_path / "o")]) == 1
+    assert "ai-platform:cluster.servers[0].host" in capsys.readouterr().err

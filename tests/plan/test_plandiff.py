@@ -1,0 +1,69 @@
+"""Plan diffs for review: added, removed, changed keys, and what each change does."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from stacks.plandiff import diff, effect
+from tests.conftest import ROOT
+
+
+def res(typ: str, name: str, **inputs: object) -> dict[str, object]:
+    return {"type": typ, "name": name, "inputs": inputs, "protect": False}
+
+
+CMD = "command:remote:Command"
+
+
+def test_added_removed_and_changed_with_effects() -> None:
+    base = [
+        res(CMD, "k3s-a0-install", create="bash -c x version=v1", triggers=["10.0.0.1", "agent"], stdin="[secret]"),
+        res(CMD, "k3s-a1-install", create="y", triggers=["10.0.0.2", "agent"]),
+        res("kubernetes:core/v1:ConfigMap", "cm", metadata={"name": "a"}, data={"k": "1"}),
+    ]
+    head = [
+        res(CMD, "k3s-a0-install", create="bash -c x version=v2", triggers=["10.0.0.1", "agent"], stdin="[secret]"),
+        res(CMD, "k3s-a2-install", create="z", triggers=["10.0.0.3", "agent"]),
+        res("kubernetes:core/v1:ConfigMap", "cm", metadata={"name": "a"}, data={"k": "2"}),
+    ]
+    lines = diff(base, head)
+    assert f"+ {CMD}::k3s-a2-install" in lines
+    assert f"- {CMD}::k3s-a1-install  (runs its delete script)" in lines
+    assert f"~ {CMD}::k3s-a0-install  [update: re-runs the node script]" in lines
+    assert "    create: bash -c x version=v1 → bash -c x version=v2" in lines
+    assert "~ kubernetes:core/v1:ConfigMap::cm  [update]" in lines
+    assert not any("stdin" in line for line in lines), "an unchanged secret is not a change"
+
+
+def test_replacement_effects() -> None:
+    assert effect(CMD, {"triggers[0]"}).startswith("replace")
+    assert effect("kubernetes:core/v1:Namespace", {"metadata.name"}) == "replace"
+    assert effect("kubernetes:helm.sh/v3:Release", {"values.global.edition"}) == "update"
+    assert effect("kubernetes:helm.sh/v3:Release", {"namespace"}).startswith("replace")
+
+
+def test_secret_changes_stay_masked() -> None:
+    base = [res(CMD, "c", stdin="[secret]", create="a")]
+    head = [res(CMD, "c", stdin="[secret]", create="b")]
+    assert all("[secret]" not in line or "→" not in line for line in diff(base, head))
+
+
+def test_plan_diff_of_head_against_itself_is_empty() -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "stacks.plandiff", "--base", "HEAD", "--stack", "dev"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr
+    dirty = subprocess.run(
+        ["git", "status", "--porcelain", "--", "stacks", "components", "__main__.py", "Pulumi.dev.yaml"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
+    if not dirty:
+        assert "(no change)" in proc.stdout, proc.stdout
+    assert "## Plan diff of stack `dev`" in proc.stdout
