@@ -59,6 +59,29 @@ class NodePlan:
         """The address other nodes reach this one at."""
         return self.node.node_ip or self.node.host
 
+    @property
+    def kubelet_healthz(self) -> str:
+        """HOST:PORT of the kubelet's /healthz (how an agent's scripts know K3s is back), from
+        the kubelet defaults and any `--kubelet-arg=healthz-*` flag; "none" when it is off."""
+        kubelet: dict[str, str] = {}
+        for flag in self.node.extra_args:
+            key, _, value = flag.partition("=")
+            if key == "--kubelet-arg":
+                name, _, v = value.partition("=")
+                kubelet[name] = v
+        port = kubelet.get("healthz-port", "10248")
+        if port == "0":
+            return "none"
+        host = kubelet.get("healthz-bind-address", "127.0.0.1")
+        if host in ("0.0.0.0", "::", ""):
+            host = "127.0.0.1"
+        return f"{host}:{port}"
+
+    @property
+    def probe_args(self) -> dict[str, str]:
+        """Script arguments for the readiness probe (agents only; a server probes its API)."""
+        return {"healthz": self.kubelet_healthz} if self.role == "agent" else {}
+
 
 def _flag_items(extra_args: list[str]) -> dict[str, Any]:
     """`--kubelet-arg=a=b` flags → config.yaml keys (repeatable keys become lists)."""
@@ -340,6 +363,7 @@ class K3sCluster(pulumi.ComponentResource):
                 "timeout": timeout,
                 "config": scripts.b64(plan.config_yaml),
                 **bundle_args,
+                **plan.probe_args,
             }
             stdin = self._token.apply(lambda token: scripts.payload({"token": token, "registries": base_registries}))
             depends: list[pulumi.Resource] = [*copies]
@@ -483,7 +507,9 @@ class K3sCluster(pulumi.ComponentResource):
             previous = remote.Command(
                 f"{self._name}-{plan.node.name}-registries",
                 connection=self.connection(plan),
-                create=scripts.command_line("k3s-registries.sh", {"role": plan.role, "timeout": timeout}, plan.sudo),
+                create=scripts.command_line(
+                    "k3s-registries.sh", {"role": plan.role, "timeout": timeout, **plan.probe_args}, plan.sudo
+                ),
                 stdin=stdin,
                 opts=pulumi.ResourceOptions(parent=self, depends_on=depends, additional_secret_outputs=["stdin"]),
             )

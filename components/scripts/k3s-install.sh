@@ -4,6 +4,7 @@
 #
 # Arguments: role=server|agent version=vX.Y.Z+k3sN install=online|airgap mirror=default|cn
 #            gpu=true|false timeout=SECONDS config=<base64 of config.yaml> [bundle=DIR images=NAME]
+#            agents: healthz=HOST:PORT|none (the kubelet's, to know K3s is up)
 # Stdin:     token=<b64> registries=<b64>
 #
 # registries.yaml is written here only when absent (first install, so K3s starts with it);
@@ -18,6 +19,7 @@ bundle=$(arg bundle "")
 images=$(arg images "")
 gpu=$(arg gpu false)
 case "${role}" in server | agent) ;; *) die "role must be server or agent, not '${role}'" ;; esac
+kubelet_probe_for "${role}"
 if [ "${gpu}" = true ] && ! command -v nvidia-container-runtime >/dev/null 2>&1; then
   die "gpu node, but nvidia-container-runtime is not installed: install the NVIDIA driver and nvidia-container-toolkit first"
 fi

@@ -1,16 +1,18 @@
 # shellcheck shell=bash
 # k3s-registries.sh — write /etc/rancher/k3s/registries.yaml; restart K3s only if it changed,
 # and put the previous file back if K3s does not come up with the new one.
-# Runs node after node (each waits for the previous node's), so restarts roll one at a time.
+# Runs node after node (each waits for the previous node's, which returns once its K3s is
+# back: the server's API, the agent's kubelet), so restarts roll one at a time.
 #
 # Also keeps a managed block of /etc/hosts (the platform's hostnames, for domains without
 # DNS): rewritten only when it differs; it needs no restart.
 #
-# Arguments: role=server|agent timeout=SECONDS
+# Arguments: role=server|agent timeout=SECONDS; agents: healthz=HOST:PORT|none (the kubelet's)
 # Stdin:     registries=<b64> hosts=<b64 of the block's lines, may be empty>
 
 role=$(arg role)
 timeout=$(arg timeout 600)
+kubelet_probe_for "${role}"
 read_payload
 src=$(payload registries) # (assigned first: a failure inside `if put "$(...)"` would not stop the script)
 dest="${ROOT}/etc/rancher/k3s/registries.yaml"

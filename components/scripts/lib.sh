@@ -107,10 +107,32 @@ service_name() { if [ "$1" = server ]; then printf k3s; else printf k3s-agent; f
 
 server_ready() { "$(k3s_bin)" kubectl get --raw /readyz 2>/dev/null | grep -qx ok; }
 
-# service_ready ROLE — the local K3s service is up (server: API /readyz answers ok).
+# kubelet_healthy HOST:PORT — the kubelet's /healthz answers "ok". Plain HTTP through bash's
+# /dev/tcp, so a node needs no curl.
+kubelet_healthy() {
+  local host="${1%:*}" port="${1##*:}"
+  # shellcheck disable=SC2016 # $0 and $1 are the inner shell's
+  timeout 5 bash -c 'exec 3<>"/dev/tcp/$0/$1" && printf "GET /healthz HTTP/1.0\r\nHost: %s\r\n\r\n" "$0" >&3 &&
+    tail -n 1 <&3' "${host}" "${port}" 2>/dev/null | grep -qx ok
+}
+
+# The agent's readiness probe: `healthz=HOST:PORT` (the kubelet's), or `healthz=none` when
+# the node's kubelet has it switched off. An agent's unit is Type=exec: `systemctl restart`
+# returns at once, so "active" alone says nothing about K3s being back.
+KUBELET_HEALTHZ=""
+kubelet_probe_for() {
+  if [ "$1" = agent ]; then KUBELET_HEALTHZ=$(arg healthz); fi
+}
+
+# service_ready ROLE — the local K3s service is up: server, the API's /readyz answers ok;
+# agent, the kubelet's /healthz answers ok (see kubelet_probe_for).
 service_ready() {
   systemctl is-active --quiet "$(service_name "$1")" || return 1
-  if [ "$1" = server ]; then server_ready; fi
+  if [ "$1" = server ]; then
+    server_ready
+  elif [ -n "${KUBELET_HEALTHZ}" ] && [ "${KUBELET_HEALTHZ}" != none ]; then
+    kubelet_healthy "${KUBELET_HEALTHZ}"
+  fi
 }
 
 # restart_with_rollback ROLE TIMEOUT FILE... — restart K3s after FILEs changed; if it does

@@ -9,9 +9,6 @@ Hosts: h1 is the first server, h2 and h3 agents; h4 and h5 are the servers added
 cluster grows to three servers. The lifecycle tests are one sequence (install, re-run, forced
 re-run, registries change, agent removal, growth, destroy); each reaches the stages before it
 if it runs alone. The host-key and fault tests bring up fresh hosts (down + up, ~2 s).
-
-One test is a strict xfail: it shows a known bug (the registries rollout does not wait for an
-agent to be back before restarting the next node); it will XPASS, and so fail, once fixed.
 """
 
 from __future__ import annotations
@@ -24,7 +21,7 @@ import secrets
 import signal
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -143,15 +140,6 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
 
 
 # ------------------------------------------------------------------ helpers
-
-
-def wait_until(fn: Callable[[], Any], timeout: float = 20, interval: float = 0.2) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = fn()
-        if value or time.monotonic() > deadline:
-            return value
-        time.sleep(interval)
 
 
 def nodes_ready(server: Host) -> dict[str, str]:
@@ -274,10 +262,8 @@ class Lifecycle:
     def _registries(self, data: dict[str, Any]) -> Result:
         self.config = self.env.config([1], [2, 3], mirror=MIRROR_B)
         result = self.driver.up(self.config)
-        # the agents come back after their command returned: wait (see the xfail test below)
+        # no waiting here: each node's command returns once its K3s is back
         t0 = min(a.started for a in result.actions)
-        for h in (self.env.h(2), self.env.h(3)):
-            wait_until(lambda h=h: ("ready", "k3s-agent") in names(since(h, t0)), timeout=15)
         data["restarts"] = {
             h.name: [e.t for e in since(h, t0) if e.event == "restart"] for h in (self.env.h(i) for i in (1, 2, 3))
         }
@@ -458,18 +444,18 @@ def test_registries_change_restarts_node_after_node_and_nothing_else(env: Env, l
     assert h1_ready and restarts["h1"] < h1_ready[0] < restarts["h2"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known bug: for an agent the rollout does not wait for K3s to be back (service_ready(agent) "
-    "is `systemctl is-active`, immediate for the installer's Type=exec agent unit), so the next node "
-    "restarts while the previous agent is still starting",
-)
 def test_registries_rollout_waits_for_each_agent_to_be_back(env: Env, life: Lifecycle) -> None:
+    """An agent's unit is Type=exec (`systemctl restart` returns at once): its command must wait
+    for the kubelet's /healthz, so the next node restarts only once this agent is back."""
     st = life.reach("registries")
+    by_name = {a.name: a for a in st.result.actions}
     (h2_restart,), (h3_restart,) = st.data["restarts"]["h2"], st.data["restarts"]["h3"]
     h2_back = [t for t in st.data["ready"]["h2"] if t > h2_restart]
-    assert h2_back, "h2's agent never came back"
+    h3_back = [t for t in st.data["ready"]["h3"] if t > h3_restart]
+    assert h2_back, "h2's agent was not back when the run finished"
     assert h2_back[0] < h3_restart, f"h3 restarted {h2_back[0] - h3_restart:.2f}s before h2's agent was back"
+    h3_done = by_name["k3s-h3-registries"].started + by_name["k3s-h3-registries"].seconds
+    assert h3_back and h3_back[0] <= h3_done, "h3's command returned before its agent was back"
 
 
 def test_removing_an_agent_drains_deletes_uninstalls_it_and_touches_no_other_host(env: Env, life: Lifecycle) -> None:

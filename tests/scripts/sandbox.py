@@ -9,9 +9,12 @@ far as these scripts look; the SSH test hosts (tests/hosts) use the fuller stand
 
 from __future__ import annotations
 
+import http.server
 import os
 import subprocess
 import textwrap
+import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -120,6 +123,44 @@ class Sandbox:
                 st = p.stat()
                 out[str(p.relative_to(self.root))] = (st.st_mode, st.st_mtime_ns, p.read_bytes())
         return out
+
+
+class FakeKubelet:
+    """The sandbox agent's kubelet /healthz on 127.0.0.1 (an ephemeral port): "ok" once `delay`
+    seconds have passed since the fake systemctl last (re)started k3s-agent (the mtime of
+    run/svc-k3s-agent), nothing while it is stopped, never when `broken` is set."""
+
+    def __init__(self, root: Path, delay: float = 0.0) -> None:
+        self.root, self.delay, self.broken = root, delay, False
+        kubelet = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                state = kubelet.root / "run/svc-k3s-agent"
+                try:
+                    up = time.time() - state.stat().st_mtime >= kubelet.delay and not kubelet.broken
+                except FileNotFoundError:
+                    up = False
+                code, body = (200, b"ok") if up and self.path == "/healthz" else (500, b"not ready")
+                self.send_response(code)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self._httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._httpd.daemon_threads = True
+        threading.Thread(target=self._httpd.serve_forever, daemon=True).start()
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self._httpd.server_address[1]}"
+
+    def close(self) -> None:
+        self._httpd.shutdown()
+        self._httpd.server_close()
 
 
 def config_yaml(name: str = "n1") -> str:

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from components import scripts
-from tests.scripts.sandbox import Sandbox, config_yaml
+from tests.scripts.sandbox import FakeKubelet, Sandbox, config_yaml
 
 V1, V2 = "v1.30.4+k3s1", "v1.30.5+k3s1"
 REG1 = "mirrors:\n  docker.io:\n    endpoint: [https://m1.example]\n"
@@ -25,6 +27,13 @@ def box(tmp_path: Path) -> Sandbox:
     return sb
 
 
+@pytest.fixture
+def kubelet(box: Sandbox) -> Iterator[FakeKubelet]:
+    k = FakeKubelet(box.root)
+    yield k
+    k.close()
+
+
 def install(
     sb: Sandbox,
     version: str = V1,
@@ -32,10 +41,12 @@ def install(
     token: str = "tok-1",
     reg: str = REG1,
     role: str = "server",
+    healthz: str | None = None,
 ):
     return sb.run(
         "k3s-install.sh",
         {
+            **({"healthz": healthz} if healthz else {}),
             "role": role,
             "version": version,
             "install": "airgap",
@@ -126,8 +137,53 @@ def test_failed_restart_rolls_back(box: Sandbox) -> None:
 
 
 def test_registries_before_install_writes_without_restart(box: Sandbox) -> None:
-    ok(box.run("k3s-registries.sh", {"role": "agent", "timeout": "3"}, {"registries": REG1}))
+    ok(box.run("k3s-registries.sh", {"role": "agent", "timeout": "3", "healthz": "none"}, {"registries": REG1}))
     assert box.events() == []
+
+
+def agent_registries(
+    box: Sandbox, healthz: str, reg: str = REG2, timeout: str = "5"
+) -> subprocess.CompletedProcess[str]:
+    return box.run("k3s-registries.sh", {"role": "agent", "timeout": timeout, "healthz": healthz}, {"registries": reg})
+
+
+def test_agent_restart_returns_only_once_its_kubelet_answers(box: Sandbox, kubelet: FakeKubelet) -> None:
+    ok(install(box, role="agent", healthz=kubelet.address))
+    kubelet.delay = 2.0  # the agent's unit is Type=exec: "active" at once, the kubelet 2 s later
+    t0 = time.monotonic()
+    out = ok(agent_registries(box, kubelet.address))
+    assert time.monotonic() - t0 >= 2.0, out
+    assert box.events()[-1] == "restart k3s-agent"
+    assert "k3s-agent after restart: ok after" in out
+
+
+def test_agent_whose_kubelet_never_answers_is_rolled_back(box: Sandbox, kubelet: FakeKubelet) -> None:
+    ok(install(box, role="agent", healthz=kubelet.address))
+    kubelet.broken = True
+    proc = agent_registries(box, kubelet.address, timeout="2")
+    assert proc.returncode == 1
+    assert "timed out after 2s waiting for k3s-agent after restart" in proc.stderr
+    assert "previous settings restored" in proc.stderr
+    assert (box.root / "etc/rancher/k3s/registries.yaml").read_text() == REG1
+
+
+def test_agent_install_waits_for_its_kubelet(box: Sandbox, kubelet: FakeKubelet) -> None:
+    kubelet.broken = True
+    proc = install(box, role="agent", healthz=kubelet.address)
+    assert proc.returncode == 1 and "K3s did not become ready on this node" in proc.stderr
+    kubelet.broken = False
+    ok(install(box, role="agent", healthz=kubelet.address))
+
+
+def test_agent_with_kubelet_healthz_off_is_ready_when_active(box: Sandbox) -> None:
+    ok(install(box, role="agent", healthz="none"))
+    ok(agent_registries(box, "none"))
+    assert box.events()[-1] == "restart k3s-agent"
+
+
+def test_agent_scripts_require_the_probe_argument(box: Sandbox) -> None:
+    proc = box.run("k3s-registries.sh", {"role": "agent", "timeout": "3"}, {"registries": REG1})
+    assert proc.returncode == 1 and "missing argument healthz=" in proc.stderr
 
 
 def test_uninstall_removes_what_install_made_and_is_repeatable(box: Sandbox) -> None:

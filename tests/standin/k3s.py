@@ -688,6 +688,46 @@ def notify_ready():
             f.write("READY=1\n")
 
 
+class _HTTPServer(http.server.ThreadingHTTPServer):
+    address_family = socket.AF_INET
+    daemon_threads = True
+    allow_reuse_address = True
+
+
+def serve_http(host, port, handler, what):
+    """Serve HANDLER on HOST:PORT in a daemon thread; a bind failure is fatal, like K3s'."""
+    try:
+        httpd = _HTTPServer((host, port), handler)
+    except OSError as e:
+        fatal(f"{what} {host or '0.0.0.0'}:{port}: bind: {e.strerror}")
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    return httpd
+
+
+def serve_kubelet_healthz(cfg):
+    """The kubelet's /healthz ("ok"), on 127.0.0.1:10248 unless `kubelet-arg` says otherwise
+    (healthz-port=0 switches it off, as on a real kubelet). Served once the node is up."""
+    opts = dict(parse_label(a) for a in as_list(cfg.get("kubelet-arg")) if "=" in a)
+    port = int(opts.get("healthz-port", "10248"))
+    if port == 0:
+        return None
+    host = opts.get("healthz-bind-address", "127.0.0.1")
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            code, body = (200, b"ok") if self.path == "/healthz" else (404, b"404 page not found\n")
+            self.send_response(code)
+            self.send_header("Content-Type", "text/plain; charset=utf-8")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    return serve_http(host, port, Handler, "kubelet: listen tcp")
+
+
 def sleep_startup(stop):
     """The configured start-up delay (AIP_STANDIN_DELAY overrides the baked-in one)."""
     d = float(os.environ.get("AIP_STANDIN_DELAY", DELAY))
@@ -1121,17 +1161,7 @@ class Server:
             def do_DELETE(self):
                 self._do("DELETE")
 
-        class TCPServer(http.server.ThreadingHTTPServer):
-            address_family = socket.AF_INET
-            daemon_threads = True
-            allow_reuse_address = True
-
-        try:
-            httpd = TCPServer((bind, port), Handler)
-        except OSError as e:
-            fatal(f"starting kubernetes: preparing server: listen tcp {bind or '0.0.0.0'}:{port}: bind: {e.strerror}")
-        threading.Thread(target=httpd.serve_forever, daemon=True).start()
-        return httpd
+        return serve_http(bind, port, Handler, "starting kubernetes: preparing server: listen tcp")
 
 
 def kubeconfig_text(server_url, admin_key):
@@ -1246,6 +1276,7 @@ def cmd_server(args):
         srv.cluster.register(reg)
     log("info", f"k3s is up and running (stand-in); node {srv.name} registered")
     event("ready", os.environ.get("AIP_STANDIN_UNIT", "k3s"))
+    serve_kubelet_healthz(cfg)  # after the event: whoever sees "ok" finds "ready" logged
     notify_ready()
     while not stop.wait(HEARTBEAT):
         try:
@@ -1338,6 +1369,7 @@ def cmd_agent(args):
         0o600,
     )
     event("ready", os.environ.get("AIP_STANDIN_UNIT", "k3s-agent"))
+    serve_kubelet_healthz(cfg)  # after the event: whoever sees "ok" finds "ready" logged
     notify_ready()
     while not stop.wait(HEARTBEAT):
         try:

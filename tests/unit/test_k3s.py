@@ -136,6 +136,18 @@ def test_registries_roll_one_node_after_another() -> None:
         assert f"{CMD}::k3s-{prev}-registries" in rec.get(f"k3s-{cur}-registries").dependencies
 
 
+def test_agents_probe_their_kubelet_to_know_k3s_is_back_servers_their_api() -> None:
+    cfg = cluster_only(servers=1, agents=3)
+    cfg = with_(cfg, "cluster.agents.1.extraArgs", ["--kubelet-arg=healthz-port=10249"])
+    cfg = with_(cfg, "cluster.agents.2.extraArgs", ["--kubelet-arg=healthz-port=0"])
+    rec = run_program(cfg)
+    for step in ("install", "registries"):
+        assert "healthz" not in args_of(rec.get(f"k3s-s0-{step}"))
+        assert args_of(rec.get(f"k3s-a0-{step}"))["healthz"] == "127.0.0.1:10248"
+        assert args_of(rec.get(f"k3s-a1-{step}"))["healthz"] == "127.0.0.1:10249"
+        assert args_of(rec.get(f"k3s-a2-{step}"))["healthz"] == "none"
+
+
 def test_registries_yaml_renders_mirrors_rewrites_and_auth() -> None:
     cluster = Cluster.model_validate(
         with_(
