@@ -2,9 +2,10 @@
 
 1. From the plan (the real program under the mock runtime; no hosts needed), for 1 server +
    1, 8 and 50 agents: the remote resources each node gets for an install (Commands and
-   CopyToRemotes counted separately; goal ≤ 3 commands per node) and the longest dependency
-   chain of remote commands, for the install path (uploads, install, ready, kubeconfig) and for
-   the registries rollout (chained node after node by design).
+   CopyToRemotes counted separately; goal ≤ 3 commands per node; which of them run at create)
+   and the longest dependency chain of what runs at create (goal: the same for any number of
+   agents), and the length of the registries rollout when registries.yaml changes (node after
+   node, by design).
 2. On the SSH test hosts (root, network namespaces; stand-in K3s with a 3 s start-up delay),
    driven by tests/hosts/driver.py with the plan's own commands: wall time of a fresh install
    of 1+1 and 1+8 nodes, their ratio (goal ≤ 1.3), the re-run with nothing to do, and the SSH
@@ -54,22 +55,21 @@ def fake_hosts(n: int, key_file: Path) -> list[Host]:
     ]
 
 
-def category(res: Resource) -> str:
-    return "registries" if res.name.endswith("-registries") else "install"
+def runs_on_create(res: Resource) -> bool:
+    """A copy always runs; a command only if it has a `create` (pulumi-command runs nothing,
+    not even an SSH connection, for a Command created without one)."""
+    return res.type == COPY or bool(res.inputs.get("create"))
 
 
-def in_category(res: Resource, cat: str) -> bool:
-    return cat == "all" or category(res) == cat
-
-
-def longest_chain(plan: Plan, cat: str) -> tuple[int, int]:
-    """Longest dependency path among the resources of a category: (commands, copies) on it."""
-    members = {k: r for k, r in plan.resources.items() if in_category(r, cat)}
+def longest_chain(plan: Plan, member: Any, counts: Any) -> tuple[int, int]:
+    """Longest dependency path among the resources `member` selects: (commands, copies) on it
+    that `counts` counts."""
+    members = {k: r for k, r in plan.resources.items() if member(r)}
 
     @functools.cache
     def best(key: str) -> tuple[int, int]:
         res = members[key]
-        here = (1, 0) if res.type == COMMAND else (0, 1)
+        here = (0, 0) if not counts(res) else (1, 0) if res.type == COMMAND else (0, 1)
         deps = [best(d) for d in res.dependencies if d in members]
         tail = max(deps, default=(0, 0))
         return (tail[0] + here[0], tail[1] + here[1])
@@ -78,27 +78,33 @@ def longest_chain(plan: Plan, cat: str) -> tuple[int, int]:
 
 
 def per_node(plan: Plan, nodes: list[str], addresses: dict[str, str]) -> dict[str, dict[str, int]]:
-    """For each node: commands and copies run on its host, and commands about it (named after it)."""
+    """For each node: commands (run at create / declared) and copies on its host, and the
+    commands about it (named after it)."""
     out = {n: Counter() for n in nodes}
     by_addr = {a: n for n, a in addresses.items()}
     for res in plan.resources.values():
         host = by_addr[res.inputs["connection"]["host"]]
-        out[host]["copies on it" if res.type == COPY else "commands on it"] += 1
+        if res.type == COPY:
+            out[host]["copies on it"] += 1
+            continue
+        out[host]["commands on it"] += 1
+        out[host]["run on it"] += runs_on_create(res)
         about = res.name.split("-")[1] if res.name.count("-") >= 2 else None
-        if res.type == COMMAND and about in out:
+        if about in out:
             out[about]["commands for it"] += 1
+            out[about]["run for it"] += runs_on_create(res)
     return {n: dict(c) for n, c in out.items()}
 
 
 def plan_figures(agent_counts: list[int], work: Path) -> None:
-    print("== from the plan (1 server + N agents, airgap, user aiptest)")
+    print("== from the plan (1 server + N agents, airgap, user aiptest, no platform layer)")
     key = work / "fake_key"
     key.write_text("bench-private-key\n")
     bundle_dir = work / "bundle-plan"
     bundle(bundle_dir, 0)
     print(
-        f"{'agents':>6} {'remote':>6} {'cmds':>5} {'copies':>6}  {'install chain':>22}  {'registries chain':>16}"
-        f"  {'whole chain':>11}"
+        f"{'agents':>6} {'remote':>6} {'cmds (run at create)':>20} {'copies':>6}  {'bootstrap chain':>24}"
+        f"  {'registries change':>17}"
     )
     for n in agent_counts:
         hosts = fake_hosts(n + 1, key)
@@ -107,26 +113,27 @@ def plan_figures(agent_counts: list[int], work: Path) -> None:
         plan = build_plan(raw)
         took = time.perf_counter() - t0
         types = Counter(r.type for r in plan.resources.values())
-        inst = longest_chain(plan, "install")
-        regs = longest_chain(plan, "registries")
-        whole = longest_chain(plan, "all")
+        run = sum(1 for r in plan.resources.values() if r.type == COMMAND and runs_on_create(r))
+        boot = longest_chain(plan, lambda r: True, runs_on_create)
+        regs = longest_chain(plan, lambda r: r.name.endswith("-registries"), lambda r: True)
         print(
-            f"{n:>6} {len(plan.resources):>6} {types[COMMAND]:>5} {types[COPY]:>6}  "
-            f"{inst[0]:>3} commands + {inst[1]} copies  {regs[0]:>8} commands  {whole[0]:>4} commands"
-            f"   (plan {took:.2f}s)"
+            f"{n:>6} {len(plan.resources):>6} {types[COMMAND]:>8} ({run:>4})      {types[COPY]:>6}  "
+            f"{boot[0]:>3} commands + {boot[1]} copies  {regs[0]:>8} commands   (plan {took:.2f}s)"
         )
         if n == agent_counts[0]:
             counts = per_node(plan, [h.name for h in hosts], {h.name: h.address for h in hosts})
             for name, c in counts.items():
                 role = "first server" if name == hosts[0].name else "agent"
                 print(
-                    f"       {name} ({role}): {c.get('commands for it', 0)} commands for it "
-                    f"(install, ready, registries); on its host: {c.get('commands on it', 0)} commands, "
+                    f"       {name} ({role}): {c.get('commands for it', 0)} commands for it (install, ready, "
+                    f"registries), {c.get('run for it', 0)} run at create; on its host: "
+                    f"{c.get('commands on it', 0)} commands ({c.get('run on it', 0)} run at create), "
                     f"{c.get('copies on it', 0)} copies"
                 )
-    print("       install chain: uploads → first server install → agents' install (parallel) → ready;")
-    print("       registries chain: one command per node, each after the previous one (by design);")
-    print("       whole chain: the longest path of the plan (install path, then the registries rollout).")
+    print("       bootstrap chain: the longest path of what runs at create: the first server's uploads →")
+    print("         its install → agents' install (in parallel, never waiting for each other) → ready;")
+    print("       registries change: the rollout when registries.yaml changes, one node after the other")
+    print("         (by design); at create it runs nothing unless platform layers add registry entries.")
 
 
 def sessions(host: Host) -> tuple[int, int]:

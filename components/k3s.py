@@ -8,8 +8,10 @@ plan, secrets on stdin):
     ready          k3s-node-ready.sh on the first server: wait for the node to be Ready;
                    its delete drains the node and deletes its Node object
     registries     k3s-registries.sh: registries.yaml, restart only on change, node after node
+                   (on create only when other layers add entries; always on update)
 
 Order comes from data and from the dependencies below, never from timing:
+    airgap: the first server's bundle uploads first, the other nodes' after it;
     servers install one after the other (joins and upgrades one at a time);
     agents all wait for the last server only, so they install in parallel;
     each node's ready waits for its install; the kubeconfig waits for the first server;
@@ -316,7 +318,7 @@ class K3sCluster(pulumi.ComponentResource):
         )
         return pulumi.Output.secret(generated.result)  # type: ignore[arg-type]
 
-    def _bundle(self, plan: NodePlan) -> tuple[list[pulumi.Resource], dict[str, str]]:
+    def _bundle(self, plan: NodePlan, after: list[pulumi.Resource]) -> tuple[list[pulumi.Resource], dict[str, str]]:
         k3s = self._args.cluster.k3s
         if k3s.install != "airgap" or k3s.airgap is None:
             return [], {}
@@ -339,7 +341,7 @@ class K3sCluster(pulumi.ComponentResource):
                     source=pulumi.FileAsset(str(local_path)),
                     remote_path=f"{BUNDLE_DIR}/{remote_name}",
                     triggers=[plan.node.host],
-                    opts=pulumi.ResourceOptions(parent=self),
+                    opts=pulumi.ResourceOptions(parent=self, depends_on=after),
                 )
             )
         return copies, {"bundle": BUNDLE_DIR, "images": Path(k3s.airgap.images).name}
@@ -352,8 +354,13 @@ class K3sCluster(pulumi.ComponentResource):
         last_server: remote.Command | None = None
         timeout = str(k3s.ready_timeout_seconds)
 
+        # The first server's bundle goes up alone, then every other node's while it starts:
+        # its install is on every node's path, and N uploads at once would share the link.
+        first_copies: list[pulumi.Resource] = []
         for plan in self.plans:
-            copies, bundle_args = self._bundle(plan)
+            copies, bundle_args = self._bundle(plan, [] if plan.first else first_copies)
+            if plan.first:
+                first_copies = copies
             args = {
                 "role": plan.role,
                 "version": k3s.version,
@@ -498,18 +505,25 @@ class K3sCluster(pulumi.ComponentResource):
             lambda both: scripts.payload({"registries": both[0], "hosts": both[1]})
         )
         timeout = str(cluster.k3s.ready_timeout_seconds)
+        # A new node's install already wrote registries.yaml from the cluster config: unless
+        # other layers add entries or /etc/hosts lines, creating this resource has nothing to
+        # do, so it runs nothing (no SSH session, no chain of no-ops at bootstrap); any later
+        # change runs the script (`update`), node after node.
+        on_create = extra is not None or not (hosts is None or hosts == [])
         previous: remote.Command | None = None
         commands = []
         for plan in self.plans:
             depends: list[pulumi.Resource] = [self._ready[plan.node.name]]
             if previous is not None:
                 depends.append(previous)
+            script = scripts.command_line(
+                "k3s-registries.sh", {"role": plan.role, "timeout": timeout, **plan.probe_args}, plan.sudo
+            )
             previous = remote.Command(
                 f"{self._name}-{plan.node.name}-registries",
                 connection=self.connection(plan),
-                create=scripts.command_line(
-                    "k3s-registries.sh", {"role": plan.role, "timeout": timeout, **plan.probe_args}, plan.sudo
-                ),
+                create=script if on_create else None,
+                update=script,
                 stdin=stdin,
                 opts=pulumi.ResourceOptions(parent=self, depends_on=depends, additional_secret_outputs=["stdin"]),
             )

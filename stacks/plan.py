@@ -108,7 +108,7 @@ def write_plan(rec: mockrun.Recording, violations: list[rules.Violation], out: P
         releases.append(f"{d.name}: chart {d.inputs.get('chart')} {d.inputs.get('version', '(local)')}")
 
     for d in rec.by_type(COMMAND):
-        for field in ("create", "delete"):
+        for field in ("create", "update", "delete"):
             text = d.inputs.get(field)
             if not isinstance(text, str):
                 continue

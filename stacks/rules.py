@@ -103,8 +103,8 @@ def secret_outputs(v: View) -> Iterable[str]:
         return
     if v.inputs.get("stdin") == SECRET and "stdin" not in v.additional_secret_outputs:
         yield "stdin is a secret but not listed in additionalSecretOutputs"
-    create = str(v.inputs.get("create", ""))
-    if any(s in create for s in SECRET_STDOUT_SCRIPTS) and "stdout" not in v.additional_secret_outputs:
+    scripts = str(v.inputs.get("create", "")) + str(v.inputs.get("update", ""))
+    if any(s in scripts for s in SECRET_STDOUT_SCRIPTS) and "stdout" not in v.additional_secret_outputs:
         yield "its stdout carries a secret but is not listed in additionalSecretOutputs"
 
 

@@ -77,7 +77,7 @@ if [ "${current}" != "${version}" ] || [ -f "${pending}" ]; then
   fi
   for f in "${changed[@]}"; do forget_backup "${f}"; done
   [ "$(installed_version)" = "${version}" ] || die "installer finished but k3s reports '$(installed_version)', not ${version}"
-  wait_for "${svc} ready" "${timeout}" service_ready "${role}" || die "K3s did not become ready on this node"
+  wait_ready "${role}" "${svc} ready" "${timeout}" || die "K3s did not become ready on this node"
   rm -f "${pending}"
   log "K3s ${version} ${role} installed"
 elif [ ${#changed[@]} -gt 0 ]; then
@@ -86,7 +86,7 @@ elif [ ${#changed[@]} -gt 0 ]; then
 elif ! systemctl is-active --quiet "${svc}"; then
   log "${svc} is not running: starting it"
   systemctl start "${svc}"
-  wait_for "${svc} ready" "${timeout}" service_ready "${role}" || die "K3s did not become ready on this node"
+  wait_ready "${role}" "${svc} ready" "${timeout}" || die "K3s did not become ready on this node"
 else
   log "unchanged"
 fi

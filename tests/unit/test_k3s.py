@@ -13,7 +13,7 @@ from components import kubeconfig as kc
 from components.k3s import registries_yaml
 from stacks.mockrun import SECRET, Declared, Recording
 from stacks.model import Cluster
-from tests.conftest import cluster_only, run_program, with_
+from tests.conftest import cluster_only, platform, run_program, with_
 
 CMD = "command:remote:Command"
 
@@ -141,11 +141,25 @@ def test_agents_probe_their_kubelet_to_know_k3s_is_back_servers_their_api() -> N
     cfg = with_(cfg, "cluster.agents.1.extraArgs", ["--kubelet-arg=healthz-port=10249"])
     cfg = with_(cfg, "cluster.agents.2.extraArgs", ["--kubelet-arg=healthz-port=0"])
     rec = run_program(cfg)
-    for step in ("install", "registries"):
-        assert "healthz" not in args_of(rec.get(f"k3s-s0-{step}"))
-        assert args_of(rec.get(f"k3s-a0-{step}"))["healthz"] == "127.0.0.1:10248"
-        assert args_of(rec.get(f"k3s-a1-{step}"))["healthz"] == "127.0.0.1:10249"
-        assert args_of(rec.get(f"k3s-a2-{step}"))["healthz"] == "none"
+    for step, field in (("install", "create"), ("registries", "update")):
+        assert "healthz" not in args_of(rec.get(f"k3s-s0-{step}"), field)
+        assert args_of(rec.get(f"k3s-a0-{step}"), field)["healthz"] == "127.0.0.1:10248"
+        assert args_of(rec.get(f"k3s-a1-{step}"), field)["healthz"] == "127.0.0.1:10249"
+        assert args_of(rec.get(f"k3s-a2-{step}"), field)["healthz"] == "none"
+
+
+def test_registries_run_nothing_on_create_unless_other_layers_add_entries() -> None:
+    """A new node's install writes the cluster's registries.yaml; only later changes (update)
+    need the rollout. With platform layers adding the CSGHub registry, create runs it too."""
+    rec = run_program(cluster_only(servers=1, agents=2))
+    for d in commands(rec, "-registries").values():
+        assert "create" not in d.inputs, d.name
+        assert "# ---- k3s-registries.sh ----" in script_of(d, "update")
+    full = run_program(platform())
+    regs = commands(full, "-registries")
+    assert regs
+    for d in regs.values():
+        assert d.inputs["create"] == d.inputs["update"], d.name
 
 
 def test_registries_yaml_renders_mirrors_rewrites_and_auth() -> None:
@@ -197,6 +211,15 @@ def test_airgap_uploads_bundle_then_installs_without_download(tmp_path: Any) -> 
         and a["images"] == "images.tar.zst"
     )
     assert "INSTALL_K3S_SKIP_DOWNLOAD=true" in script_of(inst)
+    # the first server's bundle goes up first (alone); the other nodes' after it, not after each other
+    all_copies = rec.by_type("command:remote:CopyToRemote")
+    first = sorted(f"command:remote:CopyToRemote::{d.name}" for d in all_copies if d.name.startswith("k3s-s0-"))
+    assert len(first) == 3
+    for d in all_copies:
+        if d.name.startswith("k3s-s0-"):
+            assert d.dependencies == []
+        else:
+            assert sorted(d.dependencies) == first, d.name
 
 
 def test_online_cn_mirror() -> None:
