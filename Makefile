@@ -48,8 +48,9 @@ docs: setup ## regenerate docs/config.md and docs/config.schema.json from the mo
 preview: setup ## the real `pulumi preview --diff` (needs the Pulumi CLI)
 	@scripts/preview.sh $(STACK)
 
-bench: setup ## benchmarks (figures printed)
+bench: setup ## benchmarks (figures printed): plan time/memory, bootstrap over SSH test hosts (root)
 	@$(PY) bench/plan.py
+	@$(PY) bench/bootstrap.py
 
 clean:
 	rm -rf build .pytest_cache .mypy_cache .ruff_cache

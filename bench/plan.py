@@ -66,13 +66,19 @@ def one(case: str) -> dict[str, Any]:
 def measure(case: str, repeat: int) -> dict[str, Any]:
     best: dict[str, Any] = {}
     for _ in range(repeat):
-        t0 = time.perf_counter()
-        proc = subprocess.Popen([sys.executable, __file__, "--one", case], cwd=ROOT, stdout=subprocess.PIPE, text=True)
-        out = proc.stdout.read() if proc.stdout else ""
-        _, status, usage = os.wait4(proc.pid, 0)
+        with tempfile.TemporaryFile("w+") as err:
+            t0 = time.perf_counter()
+            proc = subprocess.Popen(
+                [sys.executable, __file__, "--one", case], cwd=ROOT, stdout=subprocess.PIPE, stderr=err, text=True
+            )
+            out = proc.stdout.read() if proc.stdout else ""
+            _, status, usage = os.wait4(proc.pid, 0)
+            err.seek(0)
+            messages = err.read()
         if status != 0:
-            raise SystemExit(f"case {case} failed")
+            raise SystemExit(f"case {case} failed:\n{messages}")
         data = json.loads(out.strip().splitlines()[-1])
+        data["messages"] = sorted(set(messages.splitlines()))
         data["peak_mib"] = usage.ru_maxrss / 1024
         data["process_s"] = time.perf_counter() - t0
         if not best or data["seconds"] < best["seconds"]:
@@ -105,6 +111,9 @@ def main() -> int:
         )
     ratio = results["3+200"]["seconds"] / results["3+50"]["seconds"]
     print(f"t(3+200)/t(3+50) = {ratio:.2f}  (goal <= 4.5; nodes x4)")
+    for c in cases:
+        for line in results[c]["messages"]:
+            print(f"  ({c}) {line}")
     return 0
 
 
