@@ -161,6 +161,11 @@ class ManifestSource(Model):
     local_path: str | None = Field(default=None, description="Local copy on the provisioner (airgap); wins over `url`.")
 
 
+def pinned(url: str) -> Any:
+    """A ManifestSource field defaulting to the pinned upstream URL."""
+    return Field(default_factory=lambda: ManifestSource(url=url))
+
+
 # ---------------------------------------------------------------------------
 # Cluster: nodes and K3s
 # ---------------------------------------------------------------------------
@@ -361,20 +366,14 @@ class Kourier(Model):
 class KnativeManifests(Model):
     """Pinned upstream manifests for the standalone install (CSGHub layer off)."""
 
-    crds: ManifestSource = Field(
-        default_factory=lambda: ManifestSource(
-            url="https://github.com/knative/serving/releases/download/knative-v1.21.0/serving-crds.yaml"
-        )
+    crds: ManifestSource = pinned(
+        "https://github.com/knative/serving/releases/download/knative-v1.21.0/serving-crds.yaml"
     )
-    core: ManifestSource = Field(
-        default_factory=lambda: ManifestSource(
-            url="https://github.com/knative/serving/releases/download/knative-v1.21.0/serving-core.yaml"
-        )
+    core: ManifestSource = pinned(
+        "https://github.com/knative/serving/releases/download/knative-v1.21.0/serving-core.yaml"
     )
-    kourier: ManifestSource = Field(
-        default_factory=lambda: ManifestSource(
-            url="https://github.com/knative/net-kourier/releases/download/knative-v1.21.0/kourier.yaml"
-        )
+    kourier: ManifestSource = pinned(
+        "https://github.com/knative/net-kourier/releases/download/knative-v1.21.0/kourier.yaml"
     )
 
 
@@ -661,36 +660,22 @@ class Octopus(Model):
 
 
 class OpenhydraManifests(Model):
-    local_path: ManifestSource = Field(
-        default_factory=lambda: ManifestSource(
-            url="https://raw.githubusercontent.com/rancher/local-path-provisioner/v0.0.26/deploy/local-path-storage.yaml"
-        )
+    local_path: ManifestSource = pinned(
+        "https://raw.githubusercontent.com/rancher/local-path-provisioner/v0.0.26/deploy/local-path-storage.yaml"
     )
-    mysql_operator_crds: ManifestSource = Field(
-        default_factory=lambda: ManifestSource(
-            url="https://raw.githubusercontent.com/mysql/mysql-operator/8.0.36-2.1.2/deploy/deploy-crds.yaml"
-        )
+    mysql_operator_crds: ManifestSource = pinned(
+        "https://raw.githubusercontent.com/mysql/mysql-operator/8.0.36-2.1.2/deploy/deploy-crds.yaml"
     )
-    mysql_operator: ManifestSource = Field(
-        default_factory=lambda: ManifestSource(
-            url="https://raw.githubusercontent.com/mysql/mysql-operator/8.0.36-2.1.2/deploy/deploy-operator.yaml"
-        )
+    mysql_operator: ManifestSource = pinned(
+        "https://raw.githubusercontent.com/mysql/mysql-operator/8.0.36-2.1.2/deploy/deploy-operator.yaml"
     )
-    open_hydra: ManifestSource = Field(
-        default_factory=lambda: ManifestSource(
-            url="https://raw.githubusercontent.com/openhydra/open-hydra/v0.1.0/deploy/install-open-hydra.yaml"
-        )
+    open_hydra: ManifestSource = pinned(
+        "https://raw.githubusercontent.com/openhydra/open-hydra/v0.1.0/deploy/install-open-hydra.yaml"
     )
-    reverse_proxy: ManifestSource = Field(
-        default_factory=lambda: ManifestSource(
-            url="https://raw.githubusercontent.com/openhydra/open-hydra/v0.1.0/deploy/reverse-proxy.yaml"
-        )
+    reverse_proxy: ManifestSource = pinned(
+        "https://raw.githubusercontent.com/openhydra/open-hydra/v0.1.0/deploy/reverse-proxy.yaml"
     )
-    ui: ManifestSource = Field(
-        default_factory=lambda: ManifestSource(
-            url="https://raw.githubusercontent.com/openhydra/open-hydra-ui/v0.1.0/deploy/deploy.yaml"
-        )
-    )
+    ui: ManifestSource = pinned("https://raw.githubusercontent.com/openhydra/open-hydra-ui/v0.1.0/deploy/deploy.yaml")
 
 
 class OpenhydraServer(Model):
