@@ -128,17 +128,21 @@ kubelet_probe_for() {
 # service_ready ROLE — the local K3s service is up: server, the API's /readyz answers ok;
 # agent, the kubelet's /healthz answers ok (see kubelet_probe_for).
 service_ready() {
-  systemctl is-active --quiet "$(service_name "$1")" || return 1
-  if [ "$1" = server ]; then
-    server_ready
-  elif [ -n "${KUBELET_HEALTHZ}" ] && [ "${KUBELET_HEALTHZ}" != none ]; then
-    kubelet_healthy "${KUBELET_HEALTHZ}"
+  if [ "$1" = agent ] && [ -n "${KUBELET_HEALTHZ}" ] && [ "${KUBELET_HEALTHZ}" != none ]; then
+    kubelet_healthy "${KUBELET_HEALTHZ}" || return 1 # first: the cheapest probe, and the last to pass
   fi
+  systemctl is-active --quiet "$(service_name "$1")" || return 1
+  if [ "$1" = server ]; then server_ready; fi
 }
 
-# wait_ready ROLE DESCRIPTION TIMEOUT — wait for service_ready; polls every 0.25 s (it only
-# asks this node, cheaply) so a restart costs no more than it takes.
-wait_ready() { WAIT_INTERVAL=0.25 wait_for "$2" "$3" service_ready "$1"; }
+# wait_ready ROLE DESCRIPTION TIMEOUT — wait for service_ready. An agent's probe is one local
+# HTTP request: polled every 0.25 s, so a restart costs no more than it takes; a server's
+# runs `k3s kubectl`: every second.
+wait_ready() {
+  local every=1
+  if [ "$1" = agent ]; then every=0.25; fi
+  WAIT_INTERVAL=${every} wait_for "$2" "$3" service_ready "$1"
+}
 
 # restart_with_rollback ROLE TIMEOUT FILE... — restart K3s after FILEs changed; if it does
 # not come back, restore the previous FILEs, restart again and fail.
