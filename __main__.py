@@ -17,8 +17,10 @@ from stacks.platform import build, export
 project_dir = Path(os.getcwd())
 try:
     loaded = from_pulumi(project_dir)
+    # build() checks every chart's values against its schema before registering anything
+    platform = build(loaded.config, pulumi.get_stack(), project_dir)
 except ConfigError as err:
     # RunError: reported without a Python traceback, every problem with its key path.
     raise pulumi.RunError(err.render()) from None
 
-export(build(loaded.config, pulumi.get_stack(), project_dir))
+export(platform)

@@ -18,7 +18,6 @@ import hashlib
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import pulumi
@@ -324,20 +323,3 @@ def validation_values(
     )
     plain: dict[str, Any] = json.loads(json.dumps(values))
     return plain
-
-
-def local_chart_schema(chart_path: Path) -> dict[str, Any] | None:
-    """values.schema.json of a local chart (directory or .tgz), if it has one."""
-    import tarfile
-
-    if chart_path.is_dir():
-        f = chart_path / "values.schema.json"
-        return json.loads(f.read_text()) if f.is_file() else None
-    if chart_path.is_file():
-        with tarfile.open(chart_path) as tar:
-            for member in tar.getmembers():
-                parts = member.name.split("/")
-                if len(parts) == 2 and parts[1] == "values.schema.json":
-                    fh = tar.extractfile(member)
-                    return json.loads(fh.read()) if fh else None
-    return None

@@ -1,7 +1,8 @@
 """`python -m stacks check Pulumi.<stack>.yaml` — validate a stack file offline.
 
 `python -m stacks schema` regenerates docs/config.schema.json and docs/config.md.
-Exit 0 when valid, 1 with every problem listed (key path and what is expected).
+Exit 0 when valid, 1 with every problem listed (key path and what is expected): the
+config model's rules, then every chart's values against its values.schema.json.
 """
 
 from __future__ import annotations
@@ -37,13 +38,21 @@ def main(argv: list[str] | None = None) -> int:
             continue
         try:
             loaded = from_stack_file(path)
+            from stacks.platform import validate_chart_values  # (imports the components)
+
+            notes = validate_chart_values(loaded.config, path.resolve().parent)
         except ConfigError as err:
             print(err.render(), file=sys.stderr)
             status = 1
             continue
         cfg = loaded.config
         n = len(cfg.cluster.servers) + len(cfg.cluster.agents)
-        print(f"{path}: ok ({n} nodes, {len(loaded.encrypted_paths)} encrypted values accepted as present)")
+        for note in notes:
+            print(f"{path}: note: {note}")
+        print(
+            f"{path}: ok ({n} nodes, {len(loaded.encrypted_paths)} encrypted values accepted as present, "
+            "chart values valid)"
+        )
     return status
 
 

@@ -39,6 +39,9 @@ RELEASE = "kubernetes:helm.sh/v3:Release"
 
 def build_plan(stack_file: Path) -> tuple[mockrun.Recording, list[rules.Violation]]:
     loaded = from_stack_file(stack_file)  # raises ConfigError, like the program would
+    from stacks.platform import validate_chart_values
+
+    validate_chart_values(loaded.config, stack_file.parent)  # so does this; notes come from the program
     raw, encrypted = read_stack_file(stack_file)
     secret_keys = sorted({p.split(".")[0].split("[")[0] for p in encrypted})
     stack = stack_file.name.removeprefix("Pulumi.").removesuffix(".yaml")

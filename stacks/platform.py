@@ -19,12 +19,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import jsonschema
 import pulumi
 
+from components import chart_schemas
 from components import csghub as csghub_mod
 from components.csghub import CsghubArgs, CsghubLayer, hostnames
-from components.dataflow import DataflowArgs, DataflowLayer, bundled_values
+from components.dataflow import DataflowArgs, DataflowLayer, bundled_values, merge, placeholder, standalone_values
 from components.gateway import GatewayArgs, GatewayLayer, external_url, gateway_values
 from components.k3s import K3sCluster, K3sClusterArgs
 from components.knative import KnativeArgs, KnativeLayer, runner_values
@@ -94,29 +94,48 @@ def csghub_validation_values(cfg: StackConfig) -> dict[str, Any]:
     )
 
 
-def validate_chart_values(cfg: StackConfig, base_dir: Path) -> None:
-    """Local charts carry their values.schema.json: validate before registering anything.
+def chart_value_problems(cfg: StackConfig, base_dir: Path) -> tuple[list[Problem], list[str]]:
+    """Every release's values against its chart's values.schema.json (components/chart_schemas.py):
+    (problems, notes). Secrets are placeholders here; nothing is registered."""
+    problems: list[Problem] = []
+    notes: list[str] = []
 
-    Remote charts are validated by Helm itself during preview/install."""
-    if not cfg.csghub.enabled or not cfg.csghub.chart.local_path:
-        return
-    path = Path(cfg.csghub.chart.local_path).expanduser()
-    schema = csghub_mod.local_chart_schema(path if path.is_absolute() else base_dir / path)
-    if schema is None:
-        return
-    errors = sorted(jsonschema.Draft7Validator(schema).iter_errors(csghub_validation_values(cfg)), key=str)
-    if errors:
-        raise ConfigError(
-            [
-                Problem("csghub.values", f"chart value {'.'.join(map(str, e.absolute_path))}: {e.message}")
-                for e in errors
-            ],
-            "CSGHub chart values",
-        )
+    def check(key: str, schema: chart_schemas.Schema | None, values: dict[str, Any], what: str) -> None:
+        if schema is None:
+            notes.append(f"{what}: no values.schema.json known for it; Helm checks its values at install")
+            return
+        problems.extend(Problem(key, f"chart value {e} (schema: {schema.origin})") for e in schema.errors(values))
+
+    if cfg.csghub.enabled:
+        chart = cfg.csghub.chart
+        values = csghub_validation_values(cfg)
+        check("csghub.values", chart_schemas.for_chart(chart, base_dir), values, f"chart {chart.name} {chart.version}")
+        for sub in ("runner", "dataflow"):
+            block = values.get(sub)
+            if isinstance(block, dict) and block.get("enabled", True) is not False:
+                sub_values = {k: v for k, v in block.items() if k != "enabled"}
+                check("csghub.values", chart_schemas.shipped(sub, chart.version), sub_values, f"subchart {sub}")
+    if cfg.dataflow.enabled and not _dataflow_bundled(cfg):
+        df = cfg.dataflow
+        values = merge(standalone_values(df, storage_class(cfg), df.external_url or "", placeholder), df.values)
+        schema = chart_schemas.for_chart(df.chart, base_dir)
+        check("dataflow.values", schema, values, f"chart {df.chart.name} {df.chart.version}")
+    return problems, notes
+
+
+def validate_chart_values(cfg: StackConfig, base_dir: Path) -> list[str]:
+    """Raise ConfigError on any chart value its schema rejects; return the notes (charts
+    whose schema is unknown). Run by the program before anything is registered, and by
+    `python -m stacks check` and `make plan`."""
+    problems, notes = chart_value_problems(cfg, base_dir)
+    if problems:
+        raise ConfigError(problems, "chart values")
+    return notes
 
 
 def build(cfg: StackConfig, stack: str, base_dir: Path) -> Platform:
-    validate_chart_values(cfg, base_dir)
+    for note in validate_chart_values(cfg, base_dir):
+        pulumi.log.warn(note)
     cluster = K3sCluster(
         "k3s",
         K3sClusterArgs(cluster=cfg.cluster, stack=stack, base_dir=base_dir, extra_labels=node_labels(cfg)),

@@ -40,6 +40,36 @@ def cluster_only(servers: int = 1, agents: int = 2, **k3s: Any) -> dict[str, Any
     }
 
 
+def standalone_dataflow(**dataflow: Any) -> dict[str, Any]:
+    """cluster_only() with Dataflow on its own (CSGHub off), plus overrides of its keys."""
+    raw = cluster_only()
+    raw["dataflow"] = {
+        "enabled": True,
+        "standalone": True,
+        "domain": "df.example.com",
+        "externalUrl": "https://hub.example.com",
+        **dataflow,
+    }
+    return raw
+
+
+@pytest.fixture
+def registered(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The types of the resources the program registers (the Stack itself left out)."""
+    from stacks import mockrun
+
+    seen: list[str] = []
+    real = mockrun.RecordingMonitor.RegisterResource
+
+    def spy(self: Any, request: Any) -> Any:
+        if request.type != "pulumi:pulumi:Stack":
+            seen.append(request.type)
+        return real(self, request)
+
+    monkeypatch.setattr(mockrun.RecordingMonitor, "RegisterResource", spy)
+    return seen
+
+
 def with_(cfg: dict[str, Any], path: str, value: Any) -> dict[str, Any]:
     """A deep copy of cfg with one dotted path set (list indexes as numbers)."""
     out = copy.deepcopy(cfg)

@@ -10,6 +10,7 @@ import jsonschema
 import pytest
 import yaml
 
+from components import chart_schemas
 from stacks import plan as planmod
 from stacks.mockrun import Recording
 from tests.conftest import ROOT, SHARED, stand_in_airgap
@@ -74,7 +75,18 @@ def test_strict_validation_catches_unknown_fields() -> None:
 
 
 def _schema(name: str) -> dict[str, Any]:
-    return json.loads((CHARTS / name).read_text())
+    """A chart schema as the program ships it (components/schemas/)."""
+    chart, version = name.removesuffix(".values.schema.json").split("-v")
+    shipped = chart_schemas.shipped(chart, version)
+    assert shipped is not None, name
+    return shipped.schema
+
+
+@pytest.mark.skipif(not CHARTS.is_dir(), reason=f"the team's chart reference {CHARTS} is not beside this checkout")
+@pytest.mark.parametrize("chart", ["csghub", "runner", "dataflow"])
+def test_shipped_schemas_are_the_charts_own(chart: str) -> None:
+    shipped = chart_schemas.SCHEMA_DIR / f"{chart}-1.17.0.values.schema.json"
+    assert shipped.read_bytes() == (CHARTS / f"{chart}-v1.17.0.values.schema.json").read_bytes()
 
 
 @pytest.mark.parametrize("stack", ["dev", "prod"])
@@ -92,17 +104,9 @@ def test_csghub_values_validate_against_the_chart_schemas(
 
 
 def test_standalone_dataflow_values_validate(tmp_path: Path) -> None:
-    from tests.conftest import cluster_only, run_program
+    from tests.conftest import run_program, standalone_dataflow
 
-    raw = cluster_only()
-    raw["dataflow"] = {
-        "enabled": True,
-        "standalone": True,
-        "domain": "df.example.com",
-        "externalUrl": "https://hub.example.com",
-        "persistence": {"storageClass": "nfs"},
-    }
-    rec = run_program(raw)
+    rec = run_program(standalone_dataflow(persistence={"storageClass": "nfs"}))
     values = rec.get("dataflow-dataflow", planmod.RELEASE).inputs["values"]
     jsonschema.Draft7Validator(_schema("dataflow-v1.17.0.values.schema.json")).validate(values)
 

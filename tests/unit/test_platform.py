@@ -10,7 +10,7 @@ from components.csghub import COREDNS_HASH_ANNOTATION
 from components.knative import KOURIER_INTERNAL, REVISION_ANNOTATION
 from stacks.mockrun import SECRET, Recording
 from stacks.rules import check
-from tests.conftest import cluster_only, platform, run_program, with_
+from tests.conftest import cluster_only, platform, run_program, standalone_dataflow, with_
 
 RELEASE = "kubernetes:helm.sh/v3:Release"
 CMD = "command:remote:Command"
@@ -239,15 +239,10 @@ def test_dataflow_off_turns_the_bundled_subchart_off() -> None:
 
 
 def test_standalone_dataflow_release_when_csghub_is_off() -> None:
-    raw = cluster_only()
-    raw["dataflow"] = {
-        "enabled": True,
-        "standalone": True,
-        "domain": "df.example.com",
-        "externalUrl": "https://hub.example.com",
-        "persistence": {"storageClass": "nfs-rwx"},
-        "databases": {"postgresql": {"mode": "external", "external": EXT_PG}},
-    }
+    raw = standalone_dataflow(
+        persistence={"storageClass": "nfs-rwx"},
+        databases={"postgresql": {"mode": "external", "external": EXT_PG}},
+    )
     rec = run_program(raw)
     rel = rec.get("dataflow-dataflow", RELEASE)
     assert rel.protect and rel.inputs["chart"] == "dataflow" and rel.inputs["version"] == "1.17.0"
