@@ -14,6 +14,7 @@ and the output says so.
 from __future__ import annotations
 
 import argparse
+import difflib
 import json
 import shutil
 import subprocess
@@ -70,10 +71,72 @@ def effect(typ: str, keys: set[str]) -> str:
     return "update"
 
 
+SCRIPT_KEYS = ("create", "update", "delete")
+SCRIPT_DIFF_LINES = 40
+
+
+def _absent(v: Any) -> str:
+    return _short("(absent)" if v is None else v)
+
+
+def _parts(marker: str, old: str, new: str, name: str) -> list[tuple[str, str, str]]:
+    """(part, old, new) for the shared lib.sh and the script's own text (split where the
+    renderer marks the script's start), or the whole text when unmarked."""
+    if marker in old and marker in new:
+        o_lib, o_own = old.split(marker, 1)
+        n_lib, n_own = new.split(marker, 1)
+        return [("lib.sh", o_lib, n_lib), (f"{name} text", o_own, n_own)]
+    return [("script text", old, new)]
+
+
+def _script_change(key: str, old: Any, new: Any, where: str, shown: dict[tuple[str, str], str]) -> list[str]:
+    """A node command's change as its arguments (old → new) and a unified diff of its
+    script; a script change already printed for another command is named, not repeated
+    (every script carries lib.sh)."""
+    from stacks.plan import split_command
+
+    plain = [f"    {key}: {_absent(old)} → {_absent(new)}"]
+    if (old is None) != (new is None):  # a script appears or goes
+        name = split_command(old or new)[0]
+        if name.endswith(".sh"):
+            return [f"    {key}: (absent) → runs {name}" if old is None else f"    {key}: runs {name} → (absent)"]
+    if not isinstance(old, str) or not isinstance(new, str):
+        return plain
+    o_name, o_script, o_args, o_sudo = split_command(old)
+    n_name, n_script, n_args, n_sudo = split_command(new)
+    if not o_name.endswith(".sh") or not n_name.endswith(".sh"):
+        return plain  # not a rendered node script
+    out = []
+    if (o_name, o_sudo) != (n_name, n_sudo):
+        sudo = {True: " with sudo", False: ""}
+        out.append(f"    {key}: runs {n_name}{sudo[n_sudo]} (was {o_name}{sudo[o_sudo]})")
+    for a in sorted(o_args.keys() | n_args.keys()):
+        if o_args.get(a) != n_args.get(a):
+            out.append(f"    {key} {n_name} {a}: {_absent(o_args.get(a))} → {_absent(n_args.get(a))}")
+    marker = f"# ---- {n_name} ----\n"
+    for part, o_text, n_text in _parts(marker, o_script, n_script, n_name):
+        if o_text == n_text:
+            continue
+        label = f"    {key} {n_name}: {part} changed"
+        seen = shown.get((o_text, n_text))
+        if seen is not None:
+            out.append(f"{label}, as in {seen}")
+            continue
+        shown[(o_text, n_text)] = where
+        udiff = list(difflib.unified_diff(o_text.splitlines(), n_text.splitlines(), lineterm="", n=1))[2:]
+        more = len(udiff) - SCRIPT_DIFF_LINES
+        out.append(f"{label}:")
+        out += [f"      {line}" for line in udiff[:SCRIPT_DIFF_LINES]]
+        if more > 0:
+            out.append(f"      … {more} more lines (build/plan/<stack>/scripts/ has the new text)")
+    return out or plain
+
+
 def diff(base: list[dict[str, Any]], head: list[dict[str, Any]]) -> list[str]:
     b = {f"{r['type']}::{r['name']}": r for r in base}
     h = {f"{r['type']}::{r['name']}": r for r in head}
     lines: list[str] = []
+    shown: dict[tuple[str, str], str] = {}  # script change (old, new) → where it was printed
     for key in sorted(h.keys() - b.keys()):
         lines.append(f"+ {key}")
     for key in sorted(b.keys() - h.keys()):
@@ -89,7 +152,10 @@ def diff(base: list[dict[str, Any]], head: list[dict[str, Any]]) -> list[str]:
         typ = h[key]["type"]
         lines.append(f"~ {key}  [{effect(typ, changed) if changed else 'options only'}]")
         for k in sorted(changed):
-            lines.append(f"    {k}: {_short(old.get(k, '(absent)'))} → {_short(new.get(k, '(absent)'))}")
+            if typ == "command:remote:Command" and k in SCRIPT_KEYS:
+                lines += _script_change(k, old.get(k), new.get(k), f"{h[key]['name']}.{k}", shown)
+            else:
+                lines.append(f"    {k}: {_short(old.get(k, '(absent)'))} → {_short(new.get(k, '(absent)'))}")
         for k in sorted(opt_changed):
             lines.append(f"    ({k}): {_short(opts_old.get(k))} → {_short(opts_new.get(k))}")
     return lines

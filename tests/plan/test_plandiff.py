@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
+from components import scripts
 from stacks.plandiff import diff, effect
 from tests.conftest import ROOT
 
@@ -34,6 +35,27 @@ def test_added_removed_and_changed_with_effects() -> None:
     assert "    create: bash -c x version=v1 → bash -c x version=v2" in lines
     assert "~ kubernetes:core/v1:ConfigMap::cm  [update]" in lines
     assert not any("stdin" in line for line in lines), "an unchanged secret is not a change"
+
+
+def test_node_script_changes_show_arguments_and_each_script_diff_once() -> None:
+    def cmd(name: str, version: str, lib_extra: str = "") -> str:
+        text = scripts.command_line(name, {"role": "agent", "version": version}, True)
+        return text.replace("set -euo pipefail", "set -euo pipefail" + lib_extra, 1)
+
+    names = ["k3s-install.sh", "k3s-install.sh", "k3s-registries.sh"]
+    base = [res(CMD, f"c{i}", create=cmd(n, "v1")) for i, n in enumerate(names)]
+    head = [res(CMD, f"c{i}", create=cmd(n, "v2", "\nshopt -s inherit_errexit")) for i, n in enumerate(names)]
+    lines = diff(base, head)
+    assert lines.count("    create k3s-install.sh version: v1 → v2") == 2
+    first = lines.index("    create k3s-install.sh: lib.sh changed:")
+    assert "      +shopt -s inherit_errexit" in lines[first + 1 : first + 8]
+    # the same lib.sh change in every other script: named, not repeated
+    assert "    create k3s-install.sh: lib.sh changed, as in c0.create" in lines
+    assert "    create k3s-registries.sh: lib.sh changed, as in c0.create" in lines
+    assert sum(line.startswith("      +shopt") for line in lines) == 1
+    assert not any(len(line) > 200 for line in lines)
+    added = diff([res(CMD, "r", create="x")], [res(CMD, "r", create="x", update=cmd("k3s-registries.sh", "v1"))])
+    assert "    update: (absent) → runs k3s-registries.sh" in added
 
 
 def test_replacement_effects() -> None:
