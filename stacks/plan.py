@@ -172,9 +172,5 @@ def main(argv: list[str] | None = None) -> int:
     return 1 if violations else 0
 
 
-def as_data(rec: mockrun.Recording) -> dict[str, Any]:
-    return {"resources": [d.as_json() for d in rec.declared], "outputs": rec.outputs}
-
-
 if __name__ == "__main__":
     sys.exit(main())

@@ -15,7 +15,6 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from stacks import mockrun  # noqa: E402
-from stacks.load import read_stack_file  # noqa: E402
 
 HOST_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAITestHostKeyForUnitTestsOnly000000000000000"
 
@@ -104,10 +103,6 @@ def prod_dir(tmp_path: Path) -> Path:
     (tmp_path / "Pulumi.prod.yaml").write_text((ROOT / "Pulumi.prod.yaml").read_text())
     stand_in_airgap(tmp_path)
     return tmp_path
-
-
-def stack_file_config(path: Path) -> tuple[dict[str, Any], list[str]]:
-    return read_stack_file(path)
 
 
 def platform(**layers: Any) -> dict[str, Any]:

@@ -10,7 +10,6 @@ far as these scripts look; the SSH test hosts (tests/hosts) use the fuller stand
 from __future__ import annotations
 
 import http.server
-import os
 import subprocess
 import textwrap
 import threading
@@ -168,7 +167,3 @@ def config_yaml(name: str = "n1") -> str:
         node-name: {name}
         token-file: /etc/rancher/k3s/cluster-token
         """)
-
-
-def env_ok() -> bool:
-    return os.name == "posix"
