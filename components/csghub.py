@@ -24,8 +24,8 @@ import pulumi
 import pulumi_kubernetes as k8s
 import pulumi_random as random
 
+from components import helm
 from components.dataflow import merge
-from components.storage import chart_source
 from stacks.model import Csghub
 
 Secret = Callable[[str], Any]
@@ -245,12 +245,9 @@ class CsghubLayer(pulumi.ComponentResource):
             admin_password=password,
             secret=secret,
         )
-        chart, version, repo = chart_source(cfg.chart)
-        self.release = k8s.helm.v3.Release(
+        self.release = helm.release(
             f"{name}-release",
-            chart=chart,
-            version=version,
-            repository_opts=repo,
+            cfg.chart,
             name="csghub",
             namespace=args.namespace,
             values=values,

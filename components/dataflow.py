@@ -25,7 +25,7 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components.storage import chart_source
+from components import helm
 from stacks.model import Dataflow, ExternalMongo, ExternalPostgres, ExternalRedis
 
 Secret = Callable[[str], Any]
@@ -180,12 +180,9 @@ class DataflowLayer(pulumi.ComponentResource):
             )
             external_url = cfg.external_url or ""
             values = merge(standalone_values(cfg, args.storage_class, external_url, as_secret), cfg.values)
-            chart, version, repo = chart_source(cfg.chart)
-            k8s.helm.v3.Release(
+            helm.release(
                 f"{name}-dataflow",
-                chart=chart,
-                version=version,
-                repository_opts=repo,
+                cfg.chart,
                 name="dataflow",
                 namespace=ns.metadata.apply(lambda m: m.name or cfg.namespace),
                 values=values,

@@ -17,19 +17,11 @@ import pulumi
 import pulumi_kubernetes as k8s
 from pulumi_command import remote
 
-from components import scripts
+from components import helm, scripts
 from components.k3s import NodeTarget
-from stacks.model import ChartSource, Storage
+from stacks.model import Storage
 
 DEFAULT_CLASS_ANNOTATION = "storageclass.kubernetes.io/is-default-class"
-
-
-def chart_source(chart: ChartSource) -> tuple[str, str | None, k8s.helm.v3.RepositoryOptsArgs | None]:
-    """(chart, version, repository_opts) for a Release: a local chart (airgap) wins over the
-    repository and its pinned version."""
-    if chart.local_path:
-        return chart.local_path, None, None
-    return chart.name, chart.version, k8s.helm.v3.RepositoryOptsArgs(repo=chart.repository)
 
 
 @dataclass(frozen=True)
@@ -71,12 +63,9 @@ class StorageLayer(pulumi.ComponentResource):
                         opts=pulumi.ResourceOptions(parent=self, depends_on=[node.installed]),
                     )
                 )
-            chart, version, repo = chart_source(ls.chart)
-            k8s.helm.v3.Release(
+            helm.release(
                 f"{name}-local-static",
-                chart=chart,
-                version=version,
-                repository_opts=repo,
+                ls.chart,
                 name="local-static-provisioner",
                 namespace="kube-system",
                 values={
@@ -97,12 +86,9 @@ class StorageLayer(pulumi.ComponentResource):
         rwx: str | None = None
         if cfg.nfs is not None:
             nfs = cfg.nfs
-            chart, version, repo = chart_source(nfs.chart)
-            k8s.helm.v3.Release(
+            helm.release(
                 f"{name}-nfs",
-                chart=chart,
-                version=version,
-                repository_opts=repo,
+                nfs.chart,
                 name="nfs-provisioner",
                 namespace="kube-system",
                 values={
