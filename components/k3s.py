@@ -21,6 +21,7 @@ A destroy runs it backwards: drain + delete Node, then uninstall; agents before 
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -276,30 +277,40 @@ class K3sCluster(pulumi.ComponentResource):
 
     # -- connection -------------------------------------------------------------------
 
+    @functools.cached_property
+    def _ssh_key(self) -> pulumi.Output[str] | None:
+        """The nodes' private key, read once (a key file is read from disk here, not per command)."""
+        ssh = self._args.cluster.ssh
+        return _private_key(ssh.private_key, ssh.private_key_path, self._args.base_dir)
+
+    @functools.cached_property
+    def _proxy(self) -> remote.ProxyConnectionArgs | None:
+        """The bastion hop, the same for every node."""
+        ssh = self._args.cluster.ssh
+        if ssh.bastion is None:
+            return None
+        b = ssh.bastion
+        return remote.ProxyConnectionArgs(
+            host=b.host,
+            port=b.port,
+            user=b.user,
+            private_key=_secret(b.private_key) or self._ssh_key,
+            password=_secret(b.password),
+            host_key=b.host_key,
+            dial_error_limit=ssh.dial_error_limit,
+            per_dial_timeout=ssh.per_dial_timeout,
+        )
+
     def connection(self, plan: NodePlan) -> remote.ConnectionArgs:
         ssh = self._args.cluster.ssh
-        key = _private_key(ssh.private_key, ssh.private_key_path, self._args.base_dir)
-        proxy = None
-        if ssh.bastion is not None:
-            b = ssh.bastion
-            proxy = remote.ProxyConnectionArgs(
-                host=b.host,
-                port=b.port,
-                user=b.user,
-                private_key=_secret(b.private_key) or key,
-                password=_secret(b.password),
-                host_key=b.host_key,
-                dial_error_limit=ssh.dial_error_limit,
-                per_dial_timeout=ssh.per_dial_timeout,
-            )
         return remote.ConnectionArgs(
             host=plan.node.host,
             port=plan.port,
             user=plan.user,
-            private_key=key,
+            private_key=self._ssh_key,
             password=_secret(ssh.password),
             host_key=plan.node.host_key,
-            proxy=proxy,
+            proxy=self._proxy,
             dial_error_limit=ssh.dial_error_limit,
             per_dial_timeout=ssh.per_dial_timeout,
         )
