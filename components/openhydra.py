@@ -242,12 +242,41 @@ class OpenHydra(pulumi.ComponentResource):
             )
         return commands
 
+    def _config_and_rollout(
+        self,
+        key: str,
+        configmap: str,
+        file: str,
+        text: pulumi.Input[str],
+        deployment: str,
+        pod_spec: dict[str, Any],
+        after: list[pulumi.Resource],
+    ) -> tuple[pulumi.Resource, pulumi.Resource]:
+        """Our content for a manifest's ConfigMap, and its Deployment patched with POD_SPEC and
+        a checksum of that content (so the pods restart only when it changes)."""
+        config = k8s.core.v1.ConfigMapPatch(
+            f"{self._name}-{key}-config",
+            metadata=k8s.meta.v1.ObjectMetaPatchArgs(name=configmap, namespace=NAMESPACE, annotations=FORCE),
+            data={file: text},
+            opts=self._child(depends_on=after),
+        )
+        checksum = pulumi.Output.from_input(text).apply(scripts.sha256)
+        rollout = k8s.apps.v1.DeploymentPatch(
+            f"{self._name}-{key}-deployment",
+            metadata=k8s.meta.v1.ObjectMetaPatchArgs(name=deployment, namespace=NAMESPACE, annotations=FORCE),
+            spec=cast(
+                Any, {"template": {"metadata": {"annotations": {CHECKSUM_ANNOTATION: checksum}}, "spec": pod_spec}}
+            ),
+            opts=self._child(depends_on=[*after, config]),
+        )
+        return config, rollout
+
     # -- server -----------------------------------------------------------------------
 
     def _server(self, mysql_password: pulumi.Output[str], depends_on: list[pulumi.Resource]) -> pulumi.Resource:
         cfg = self._args.config
         # Not awaited: the pod starts with the upstream config and only becomes ready once
-        # the two patches below are in; the APIService wait says when it serves.
+        # the config and deployment patches are in; the APIService wait says when it serves.
         manifest = self._manifest(
             "server", cfg.manifests.open_hydra, "openHydra", depends_on=depends_on, skip_await=True
         )
@@ -255,40 +284,21 @@ class OpenHydra(pulumi.ComponentResource):
             lambda v: server_config(cfg, mysql_password=v[0], server_ip=v[1])
         )
         config_text = pulumi.Output.secret(config_text)  # type: ignore[arg-type]
-        config = k8s.core.v1.ConfigMapPatch(
-            f"{self._name}-server-config",
-            metadata=k8s.meta.v1.ObjectMetaPatchArgs(name=SERVER_CONFIGMAP, namespace=NAMESPACE, annotations=FORCE),
-            data={"config.yaml": config_text},
-            opts=self._child(depends_on=[manifest]),
-        )
         server = cfg.server
         mounts = [("dataset", server.dataset_base_path), ("course", server.course_base_path)]
-        deployment = k8s.apps.v1.DeploymentPatch(
-            f"{self._name}-server-deployment",
-            metadata=k8s.meta.v1.ObjectMetaPatchArgs(name=SERVER_DEPLOYMENT, namespace=NAMESPACE, annotations=FORCE),
-            spec=cast(
-                Any,
+        pod_spec = {
+            "containers": [
                 {
-                    "template": {
-                        "metadata": {"annotations": {CHECKSUM_ANNOTATION: config_text.apply(scripts.sha256)}},
-                        "spec": {
-                            "containers": [
-                                {
-                                    "name": SERVER_CONTAINER,
-                                    "volumeMounts": [
-                                        {"name": vol, "mountPath": path, "mountPropagation": "Bidirectional"}
-                                        for vol, path in mounts
-                                    ],
-                                }
-                            ],
-                            "volumes": [
-                                {"name": vol, "hostPath": {"path": path, "type": "Directory"}} for vol, path in mounts
-                            ],
-                        },
-                    }
-                },
-            ),
-            opts=self._child(depends_on=[manifest, config]),
+                    "name": SERVER_CONTAINER,
+                    "volumeMounts": [
+                        {"name": vol, "mountPath": path, "mountPropagation": "Bidirectional"} for vol, path in mounts
+                    ],
+                }
+            ],
+            "volumes": [{"name": vol, "hostPath": {"path": path, "type": "Directory"}} for vol, path in mounts],
+        }
+        config, deployment = self._config_and_rollout(
+            "server", SERVER_CONFIGMAP, "config.yaml", config_text, SERVER_DEPLOYMENT, pod_spec, after=[manifest]
         )
         return k8s.apiregistration.v1.APIServicePatch(
             f"{self._name}-apiservice",
@@ -400,29 +410,13 @@ class OpenHydra(pulumi.ComponentResource):
         if not k3s:
             return [manifest]
         conf = (TEMPLATES / "openhydra-reverse-proxy-k3s-nginx.conf").read_text()
-        config = k8s.core.v1.ConfigMapPatch(
-            f"{self._name}-reverse-proxy-config",
-            metadata=k8s.meta.v1.ObjectMetaPatchArgs(name=PROXY_CONFIGMAP, namespace=NAMESPACE, annotations=FORCE),
-            data={"nginx.conf": conf},
-            opts=self._child(depends_on=[manifest]),
-        )
-        deployment = k8s.apps.v1.DeploymentPatch(
-            f"{self._name}-reverse-proxy-deployment",
-            metadata=k8s.meta.v1.ObjectMetaPatchArgs(name=PROXY_DEPLOYMENT, namespace=NAMESPACE, annotations=FORCE),
-            spec=cast(
-                Any,
-                {
-                    "template": {
-                        "metadata": {"annotations": {CHECKSUM_ANNOTATION: scripts.sha256(conf)}},
-                        "spec": {
-                            # The certificate exists on K3s servers only.
-                            "nodeSelector": {"node-role.kubernetes.io/control-plane": "true"},
-                            "volumes": [{"name": "k8s-certs", "hostPath": {"path": K3S_TLS_DIR, "type": "Directory"}}],
-                        },
-                    }
-                },
-            ),
-            opts=self._child(depends_on=[manifest, config]),
+        pod_spec = {
+            # The certificate exists on K3s servers only.
+            "nodeSelector": {"node-role.kubernetes.io/control-plane": "true"},
+            "volumes": [{"name": "k8s-certs", "hostPath": {"path": K3S_TLS_DIR, "type": "Directory"}}],
+        }
+        config, deployment = self._config_and_rollout(
+            "reverse-proxy", PROXY_CONFIGMAP, "nginx.conf", conf, PROXY_DEPLOYMENT, pod_spec, after=[manifest]
         )
         return [manifest, config, deployment]
 
