@@ -1636,6 +1636,20 @@ def _jp_render(parts, i, cur, in_range=False):
     return "".join(out), i
 
 
+# Flags taking a value that the stand-in accepts and ignores (`--flag value` or `--flag=value`).
+IGNORED_VALUE_FLAGS = (
+    "--namespace",
+    "--context",
+    "--request-timeout",
+    "--grace-period",
+    "--pod-selector",
+    "--chunk-size",
+    "--cluster",
+    "--user",
+    "--skip-wait-for-delete-timeout",
+)
+
+
 def kubectl(argv):
     try:
         return _kubectl(argv)
@@ -1681,29 +1695,10 @@ def _kubectl(argv):
             opts["timeout"] = val if eq else next(it, "")
         elif name == "--for":
             opts["for"] = val if eq else next(it, "")
-        elif a in (
-            "-n",
-            "--namespace",
-            "--context",
-            "--request-timeout",
-            "--grace-period",
-            "--pod-selector",
-            "--chunk-size",
-            "--cluster",
-            "--user",
-        ):
-            next(it, None)
-        elif name in (
-            "--namespace",
-            "--context",
-            "--request-timeout",
-            "--grace-period",
-            "--pod-selector",
-            "--chunk-size",
-            "--cluster",
-            "--user",
-            "--skip-wait-for-delete-timeout",
-        ) or (a.startswith("-n") and len(a) > 2):
+        elif a == "-n" or name in IGNORED_VALUE_FLAGS:
+            if not eq:
+                next(it, None)  # `--flag value`: the value is the next word
+        elif a.startswith("-n") and len(a) > 2:  # -nNAMESPACE
             pass
         elif name in (
             "--no-headers",
