@@ -195,8 +195,21 @@ def plan_resources(project: Path, stack: str, notes: list[str]) -> list[dict[str
             raise SystemExit(f"plan of {project} failed:\n{proc.stderr or proc.stdout}")
         if proc.returncode != 0:
             notes.append(f"{project.name}: rules broken:\n{proc.stdout.split('rules:', 1)[-1]}")
-        data: list[dict[str, Any]] = json.loads((Path(out_dir) / "resources.json").read_text())
+        data: list[dict[str, Any]] = relative_to(json.loads((Path(out_dir) / "resources.json").read_text()), project)
         return data
+
+
+def relative_to(value: Any, project: Path) -> Any:
+    """Paths inside the (temporary) checkout as relative paths: the base and head copies sit
+    in different directories, and an upload's source path is not a change."""
+    prefix = f"{project}/"
+    if isinstance(value, str):
+        return value[len(prefix) :] if value.startswith(prefix) else value
+    if isinstance(value, list):
+        return [relative_to(v, project) for v in value]
+    if isinstance(value, dict):
+        return {k: relative_to(v, project) for k, v in value.items()}
+    return value
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 from components import scripts
-from stacks.plandiff import diff, effect
+from stacks.plandiff import diff, effect, relative_to
 from tests.conftest import ROOT
 
 
@@ -56,6 +57,16 @@ def test_node_script_changes_show_arguments_and_each_script_diff_once() -> None:
     assert not any(len(line) > 200 for line in lines)
     added = diff([res(CMD, "r", create="x")], [res(CMD, "r", create="x", update=cmd("k3s-registries.sh", "v1"))])
     assert "    update: (absent) → runs k3s-registries.sh" in added
+
+
+def test_paths_inside_the_checkouts_are_compared_relative() -> None:
+    def copy(root: str) -> dict[str, object]:
+        return res("command:remote:CopyToRemote", "up", source={"asset": {"path": f"{root}/airgap/k3s"}})
+
+    base = [relative_to(copy("/tmp/x/base"), Path("/tmp/x/base"))]
+    head = [relative_to(copy("/tmp/x/head"), Path("/tmp/x/head"))]
+    assert base[0]["inputs"] == {"source": {"asset": {"path": "airgap/k3s"}}}
+    assert diff(base, head) == []
 
 
 def test_replacement_effects() -> None:
