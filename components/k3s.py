@@ -520,7 +520,7 @@ class K3sCluster(pulumi.ComponentResource):
         # other layers add entries or /etc/hosts lines, creating this resource has nothing to
         # do, so it runs nothing (no SSH session, no chain of no-ops at bootstrap); any later
         # change runs the script (`update`), node after node.
-        on_create = extra is not None or not (hosts is None or hosts == [])
+        on_create = extra is not None or hosts is not None
         previous: remote.Command | None = None
         commands = []
         for plan in self.plans:

@@ -189,7 +189,7 @@ def build(cfg: StackConfig, stack: str, base_dir: Path) -> Platform:
         urls["dataflow"] = dataflow.url
 
     node_registries: Any = None
-    hosts: list[str] = []
+    hosts: list[str] | None = None  # /etc/hosts lines for the nodes, when the domain has no DNS
     if cfg.csghub.enabled and knative is not None:
         names = hostnames(cfg.csghub.domain)
         gateway = GatewayLayer(
