@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pulumi
 
-from stacks.load import ConfigError, from_pulumi
+from config.load import ConfigError, from_pulumi
 from stacks.platform import build, export
 
 # The engine runs the program from the project directory: relative paths in the stack

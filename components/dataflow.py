@@ -26,7 +26,8 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components import helm
-from stacks.model import Dataflow, ExternalMongo, ExternalPostgres, ExternalRedis
+from config.csghub import ExternalMongo, ExternalPostgres, ExternalRedis
+from config.dataflow import Dataflow
 
 Secret = Callable[[str], Any]
 

@@ -63,8 +63,8 @@ import pulumi_kubernetes as k8s
 import yaml
 
 from components.secrets import given_or_generated
-from stacks.model import Octopus as OctopusConfig
-from stacks.model import to_camel
+from config.base import to_camel
+from config.octopus import Octopus as OctopusConfig
 
 RELEASE_NAME = "octopus"
 VOLUMES = ("minio", "mysql", "redis", "logger", "logstash")

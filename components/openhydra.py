@@ -60,8 +60,8 @@ from pulumi_command import remote
 from components import scripts
 from components.k3s import NodeTarget
 from components.secrets import given_or_generated
-from stacks.model import ManifestSource
-from stacks.model import Openhydra as OpenhydraConfig
+from config.base import ManifestSource
+from config.openhydra import Openhydra as OpenhydraConfig
 
 NAMESPACE = "open-hydra"  # fixed by the upstream manifests
 MYSQL_NAMESPACE = "mysql-operator"  # created by the operator manifest

@@ -11,7 +11,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from stacks.load import ConfigError, from_stack_file
+from config.load import ConfigError, from_stack_file
 
 
 def main(argv: list[str] | None = None) -> int:

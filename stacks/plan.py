@@ -30,8 +30,8 @@ from typing import Any
 import pulumi
 import yaml
 
+from config.load import ConfigError, from_stack_file, read_stack_file
 from stacks import mockrun, rules
-from stacks.load import ConfigError, from_stack_file, read_stack_file
 
 ROOT = Path(__file__).resolve().parent.parent
 COMMAND = "command:remote:Command"

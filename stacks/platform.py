@@ -18,21 +18,23 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pulumi
 
 from components import chart_schemas
 from components import csghub as csghub_mod
-from components.csghub import CsghubArgs, CsghubLayer, hostnames
+from components.csghub import CsghubArgs, CsghubLayer, Endpoints, endpoints
 from components.dataflow import DataflowArgs, DataflowLayer, bundled_values, merge, placeholder, standalone_values
-from components.gateway import GatewayArgs, GatewayLayer, external_url, gateway_values
+from components.gateway import GatewayArgs, GatewayLayer, gateway_values
 from components.k3s import K3sCluster, K3sClusterArgs
 from components.knative import KnativeArgs, KnativeLayer, runner_values
 from components.octopus import Octopus, OctopusArgs
 from components.openhydra import OpenHydra, OpenHydraArgs
 from components.storage import StorageArgs, StorageLayer
-from stacks.load import ConfigError, Problem
-from stacks.model import StackConfig
+from config import files
+from config.load import ConfigError, Problem
+from config.stack import OPENHYDRA_NODE_LABEL, StackConfig
 
 
 @dataclass
@@ -44,10 +46,37 @@ class Platform:
 def node_labels(cfg: StackConfig) -> dict[str, dict[str, str]]:
     """Labels platform layers need on named nodes, applied by the K3s component."""
     labels: dict[str, dict[str, str]] = {}
-    if cfg.octopus is not None and cfg.octopus.enabled:
-        for name in cfg.octopus.nodes:
-            labels.setdefault(name, {})[cfg.octopus.node_selector_key] = cfg.octopus.node_selector_value
+    octopus = cfg.octopus_on()
+    if octopus is not None:
+        for name in octopus.nodes:
+            labels.setdefault(name, {})[octopus.node_selector_key] = octopus.node_selector_value
+    if cfg.openhydra.enabled:
+        names = [n.name for n in cfg.openhydra_nodes()] if cfg.provisioned else cfg.openhydra.nodes
+        for name in names:
+            labels.setdefault(name, {})[OPENHYDRA_NODE_LABEL] = "true"
     return labels
+
+
+def csghub_endpoints(cfg: StackConfig) -> Endpoints:
+    return endpoints(cfg.csghub, cfg.gateway)
+
+
+def harbor_registry(cfg: StackConfig, base_dir: Path) -> dict[str, Any] | None:
+    """Octopus' images come from the Harbor host: its CA and pull credentials for the nodes."""
+    octopus = cfg.octopus_on()
+    if octopus is None:
+        return None
+    repo = octopus.repo
+    host = (octopus.image_registry or urlsplit(repo.url).netloc).split("/", 1)[0]
+    entry: dict[str, Any] = {}
+    if repo.username and repo.password is not None:
+        entry["auth"] = {"username": repo.username, "password": repo.password.get_secret_value()}
+    cas: dict[str, str] = {}
+    if repo.ca_file is not None:
+        cas[host] = files.read_text(base_dir, "octopus.repo.caFile", repo.ca_file)
+    if not entry and not cas:
+        return None
+    return {"configs": {host: entry}, "cas": cas}
 
 
 def storage_class(cfg: StackConfig) -> str | None:
@@ -66,11 +95,25 @@ def default_address(cfg: StackConfig) -> str:
 
 
 def octopus_address(cfg: StackConfig) -> str | None:
-    """Octopus brings its own ingress on the nodes that carry it: the first one's address."""
-    if cfg.octopus is None or not cfg.octopus.nodes:
+    """Octopus' ingress answers on its NodePort on every node: the first Octopus node's address."""
+    octopus = cfg.octopus_on()
+    if octopus is None or not octopus.nodes:
         return None
     hosts = {n.name: n.host for n in cfg.nodes()}
-    return hosts.get(cfg.octopus.nodes[0])
+    return hosts.get(octopus.nodes[0])
+
+
+def merge_registries(parts: list[Any]) -> pulumi.Output[dict[str, Any]]:
+    """Registry entries several layers add (CSGHub's registry, Octopus' Harbor), as one."""
+
+    def merged(values: list[dict[str, Any]]) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for part in values:
+            for section, entries in part.items():
+                out.setdefault(section, {}).update(entries)
+        return out
+
+    return pulumi.Output.secret(pulumi.Output.all(*parts).apply(merged))  # type: ignore[arg-type]
 
 
 def _dataflow_bundled(cfg: StackConfig) -> bool:
@@ -172,7 +215,7 @@ def build(cfg: StackConfig, stack: str, base_dir: Path) -> Platform:
 
     dataflow = None
     if cfg.dataflow.enabled:
-        portal = external_url(cfg.gateway, hostnames(cfg.csghub.domain)["csghub"]) if cfg.csghub.enabled else None
+        portal = csghub_endpoints(cfg).url("portal") if cfg.csghub.enabled else None
         dataflow = DataflowLayer(
             "dataflow",
             DataflowArgs(
@@ -188,10 +231,13 @@ def build(cfg: StackConfig, stack: str, base_dir: Path) -> Platform:
         )
         urls["dataflow"] = dataflow.url
 
-    node_registries: Any = None
+    node_registries: list[Any] = []
+    harbor = harbor_registry(cfg, base_dir)
+    if harbor is not None:
+        node_registries.append(harbor)
     hosts: list[str] | None = None  # /etc/hosts lines for the nodes, when the domain has no DNS
     if cfg.csghub.enabled and knative is not None:
-        names = hostnames(cfg.csghub.domain)
+        ep = csghub_endpoints(cfg)
         gateway = GatewayLayer(
             "gateway",
             GatewayArgs(
@@ -212,24 +258,25 @@ def build(cfg: StackConfig, stack: str, base_dir: Path) -> Platform:
                 gateway_values=gateway_values(cfg.gateway, cfg.csghub.domain, cfg.csghub.public_domain),
                 runner_values=runner_values(cfg.knative),
                 storage_class=sc,
-                gateway_address=gateway.address,
-                registry_endpoint=external_url(cfg.gateway, names["registry"]),
+                gateway_address=cfg.dns_address() or gateway.address,
+                endpoints=ep,
                 dataflow_values=dataflow.csghub_values if dataflow is not None and _dataflow_bundled(cfg) else None,
                 depends_on=[storage] if storage is not None else [],
             ),
         )
         knative.pin_after(csghub.revision, depends_on=[csghub.release])
         if cfg.csghub.node_registry:
-            node_registries = csghub.node_registries
-        if cfg.csghub.coredns_hosts and address:
-            hosts = [f"{address} {' '.join(names.values())}"]
-        urls["portal"] = external_url(cfg.gateway, names["csghub"])
-        for key in ("casdoor", "minio", "registry"):
-            urls[key] = external_url(cfg.gateway, names[key])
+            node_registries.append(csghub.node_registries)
+        dns = cfg.dns_address()
+        if cfg.csghub.coredns_hosts and dns:
+            hosts = [f"{dns} {' '.join(ep.names())}"]
+        for service in ep.hosts:
+            urls[service] = ep.url(service)
+        urls["registry"] = ep.url("portal")
         credentials["csghub"] = {"username": csghub.admin_username, "password": csghub.admin_password}
         outputs["gateway"] = {"address": gateway.address, "ports": gateway.ports}
 
-    cluster.rollout_registries(node_registries, hosts)
+    cluster.rollout_registries(merge_registries(node_registries) if node_registries else None, hosts)
 
     if cfg.octopus is not None and cfg.octopus.enabled:
         octopus = Octopus(

@@ -5,7 +5,7 @@
 # Arguments: role=server|agent version=vX.Y.Z+k3sN install=online|airgap mirror=default|cn
 #            gpu=true|false timeout=SECONDS config=<base64 of config.yaml> [bundle=DIR images=NAME]
 #            agents: healthz=HOST:PORT|none (the kubelet's, to know K3s is up)
-# Stdin:     token=<b64> registries=<b64>
+# Stdin:     token=<b64> registries=<b64> certs=<b64 of 'path<TAB>base64' lines, may be empty>
 #
 # registries.yaml is written here only when absent (first install, so K3s starts with it);
 # afterwards k3s-registries.sh owns it and rolls restarts node by node.
@@ -38,6 +38,7 @@ changed=()
 put "${token}" "${etc}/cluster-token" 0600 && changed+=("${etc}/cluster-token")
 put "${staged}" "${etc}/config.yaml" 0600 && changed+=("${etc}/config.yaml")
 if [ ! -f "${etc}/registries.yaml" ]; then
+  put_certs || true
   put "${registries}" "${etc}/registries.yaml" 0600 || true
   forget_backup "${etc}/registries.yaml"
 fi

@@ -14,9 +14,9 @@ import pulumi
 import pytest
 
 from components import chart_schemas
+from config.load import ConfigError, from_stack_file
+from config.stack import StackConfig
 from stacks.__main__ import main as stacks_cli
-from stacks.load import ConfigError, from_stack_file
-from stacks.model import StackConfig
 from stacks.platform import chart_value_problems, validate_chart_values
 from tests.conftest import ROOT, platform, run_program, standalone_dataflow
 

@@ -12,9 +12,9 @@ import pytest
 import yaml
 
 from components.openhydra import mysql_root_credentials, server_config, time_slicing_config
+from config.openhydra import Openhydra
 from stacks import mockrun, rules
 from stacks.mockrun import SECRET, Recording
-from stacks.model import Openhydra
 from tests.conftest import ROOT, cluster_only, run_program, with_
 
 CMD = "command:remote:Command"
