@@ -170,7 +170,8 @@ CA_DIR = "/etc/rancher/k3s/ai-platform-ca"
 
 def ca_path(host: str) -> str:
     """Where a registry's CA lands on the nodes (host[:port] → a file name)."""
-    return f"{CA_DIR}/{host.replace(':', '_').strip('[]')}.crt"
+    name = host.replace("[", "").replace("]", "").replace(":", "_")
+    return f"{CA_DIR}/{name}.crt"
 
 
 @dataclass(frozen=True)
@@ -254,6 +255,8 @@ class K3sClusterArgs:
     base_dir: Path
     # Labels other layers need on named nodes (e.g. Octopus' nodeSelector label).
     extra_labels: dict[str, dict[str, str]] = field(default_factory=dict)
+    # Other layers mount NFS volumes: every node needs the NFS client (checked at install).
+    nfs_client: bool = False
 
 
 class K3sCluster(pulumi.ComponentResource):
@@ -415,6 +418,7 @@ class K3sCluster(pulumi.ComponentResource):
                 "install": k3s.install,
                 "mirror": k3s.mirror,
                 "gpu": "true" if plan.node.gpu else "false",
+                **({"nfs": "true", "node": plan.node.name} if self._args.nfs_client else {}),
                 "timeout": timeout,
                 "config": scripts.b64(plan.config_yaml),
                 **bundle_args,

@@ -109,6 +109,14 @@ class StackConfig(Model):
             ports += [("knative.kourier.serviceType", p) for p in (80, 443)]
         return ports
 
+    def uses_nfs(self) -> bool:
+        """Some layer mounts NFS on the nodes (the NFS StorageClass, Octopus' NFS volumes)."""
+        octopus = self.octopus_on()
+        octopus_nfs = octopus is not None and any(
+            "nfs" in getattr(octopus.volumes, v).source for v in ("minio", "mysql", "redis", "logger", "logstash")
+        )
+        return (self.storage.enabled and self.storage.nfs is not None) or octopus_nfs
+
     def namespaces(self) -> list[tuple[str, str]]:
         """(key, namespace) of every namespace an enabled layer creates."""
         out: list[tuple[str, str]] = []

@@ -30,9 +30,10 @@ from components.gateway import GatewayArgs, GatewayLayer, gateway_values
 from components.k3s import K3sCluster, K3sClusterArgs
 from components.knative import KnativeArgs, KnativeLayer, runner_values
 from components.octopus import Octopus, OctopusArgs
-from components.openhydra import OpenHydra, OpenHydraArgs
+from components.openhydra import OpenHydra, OpenHydraArgs, mysql_host_pattern
 from components.storage import StorageArgs, StorageLayer
 from config import files
+from config.fields import parse_taint
 from config.load import ConfigError, Problem
 from config.stack import OPENHYDRA_NODE_LABEL, StackConfig
 
@@ -79,6 +80,16 @@ def harbor_registry(cfg: StackConfig, base_dir: Path) -> dict[str, Any] | None:
     return {"configs": {host: entry}, "cas": cas}
 
 
+def default_storage_class(cfg: StackConfig) -> str | None:
+    """The cluster's default StorageClass: the storage layer's, else K3s' own local-path
+    (unless disabled); None when unknown (an existing cluster without the storage layer)."""
+    if cfg.storage.enabled:
+        return storage_class(cfg)
+    if cfg.provisioned and "local-storage" not in cfg.cluster.k3s.disable:
+        return "local-path"
+    return None
+
+
 def storage_class(cfg: StackConfig) -> str | None:
     if not cfg.storage.enabled:
         return None
@@ -101,6 +112,31 @@ def octopus_address(cfg: StackConfig) -> str | None:
         return None
     hosts = {n.name: n.host for n in cfg.nodes()}
     return hosts.get(octopus.nodes[0])
+
+
+def openhydra_placement(cfg: StackConfig) -> dict[str, Any]:
+    """Where open-hydra's server may run is where its host directories are: the same node
+    list (openhydra.nodes, default all) labels those nodes and gives the pods a selector for
+    that label and tolerations for exactly those nodes' taints."""
+    hydra = cfg.openhydra
+    named = cfg.openhydra_nodes() if cfg.provisioned else []
+    tolerations: dict[tuple[str, str | None, str], dict[str, str]] = {}
+    for node in named:
+        for taint in node.taints:
+            key, value, effect = parse_taint(taint)
+            t = {
+                "key": key,
+                "effect": effect,
+                **({"operator": "Equal", "value": value} if value is not None else {"operator": "Exists"}),
+            }
+            tolerations[(key, value, effect)] = t
+    selector = {OPENHYDRA_NODE_LABEL: "true"} if (named or hydra.nodes) else None
+    return {
+        "node_selector": selector,
+        "tolerations": [tolerations[k] for k in sorted(tolerations, key=str)],
+        "host_dirs_made": cfg.provisioned,
+        "mysql_root_host": hydra.mysql_root_host or mysql_host_pattern(cfg.cluster.k3s.cluster_cidr),
+    }
 
 
 def merge_registries(parts: list[Any]) -> pulumi.Output[dict[str, Any]]:
@@ -181,7 +217,13 @@ def build(cfg: StackConfig, stack: str, base_dir: Path) -> Platform:
         pulumi.log.warn(note)
     cluster = K3sCluster(
         "k3s",
-        K3sClusterArgs(cluster=cfg.cluster, stack=stack, base_dir=base_dir, extra_labels=node_labels(cfg)),
+        K3sClusterArgs(
+            cluster=cfg.cluster,
+            stack=stack,
+            base_dir=base_dir,
+            extra_labels=node_labels(cfg),
+            nfs_client=cfg.uses_nfs(),
+        ),
     )
     provider = cluster.provider
     address = default_address(cfg)
@@ -286,7 +328,7 @@ def build(cfg: StackConfig, stack: str, base_dir: Path) -> Platform:
                 provider=provider,
                 base_dir=base_dir,
                 kubernetes_version=cluster.kubernetes_version,
-                storage_class=sc,
+                storage_class=default_storage_class(cfg),
                 address=octopus_address(cfg),
             ),
             opts=pulumi.ResourceOptions(depends_on=[storage] if storage else []),
@@ -306,7 +348,7 @@ def build(cfg: StackConfig, stack: str, base_dir: Path) -> Platform:
                 local_path_provided=cfg.cluster.kubeconfig is None and "local-storage" not in cfg.cluster.k3s.disable,
                 gateway_address=address,
                 kubeconfig=cluster.kubeconfig,
-                k3s=cfg.cluster.kubeconfig is None,
+                **openhydra_placement(cfg),
             ),
             opts=pulumi.ResourceOptions(depends_on=[storage] if storage else []),
         )

@@ -3,7 +3,8 @@
 # a second run with the same arguments and payload changes nothing and restarts nothing.
 #
 # Arguments: role=server|agent version=vX.Y.Z+k3sN install=online|airgap mirror=default|cn
-#            gpu=true|false timeout=SECONDS config=<base64 of config.yaml> [bundle=DIR images=NAME]
+#            gpu=true|false nfs=true|false node=NAME timeout=SECONDS config=<base64 of config.yaml>
+#            [bundle=DIR images=NAME]
 #            agents: healthz=HOST:PORT|none (the kubelet's, to know K3s is up)
 # Stdin:     token=<b64> registries=<b64> certs=<b64 of 'path<TAB>base64' lines, may be empty>
 #
@@ -18,7 +19,11 @@ timeout=$(arg timeout 600)
 bundle=$(arg bundle "")
 images=$(arg images "")
 gpu=$(arg gpu false)
+nfs=$(arg nfs false)
 case "${role}" in server | agent) ;; *) die "role must be server or agent, not '${role}'" ;; esac
+if [ "${nfs}" = true ] && ! PATH="${PATH}:/sbin:/usr/sbin" command -v mount.nfs >/dev/null 2>&1; then
+  die "node $(arg node): the stack mounts NFS volumes, but mount.nfs is missing here: install nfs-common (Debian, Ubuntu) or nfs-utils (RHEL, SUSE) first"
+fi
 kubelet_probe_for "${role}"
 if [ "${gpu}" = true ] && ! command -v nvidia-container-runtime >/dev/null 2>&1; then
   die "gpu node, but nvidia-container-runtime is not installed: install the NVIDIA driver and nvidia-container-toolkit first"
