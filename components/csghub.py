@@ -26,6 +26,7 @@ import pulumi_random as random
 
 from components import helm
 from components.dataflow import merge
+from components.secrets import given_or_generated, secret_leaves
 from config.csghub import Csghub
 from config.gateway import Gateway
 
@@ -194,8 +195,13 @@ def build_values(
     storage_class: str | None,
     admin_password: Any,
     secret: Secret,
+    credentials: Mapping[str, Any] | None = None,
+    passthrough_secret: bool = False,
 ) -> dict[str, Any]:
-    """The release's values. `secret` wraps each secret leaf (Output.secret, or a placeholder)."""
+    """The release's values. `secret` wraps each secret leaf (Output.secret, or a placeholder);
+    CREDENTIALS are the generated or configured passwords of built-in services (loki,
+    prometheus: basic auth of their gateways); PASSTHROUGH_SECRET keeps every leaf of the
+    pass-through `values` secret (its config key held a `secure:` value)."""
     glob: dict[str, Any] = {"edition": cfg.edition, "gateway": gateway, **_external_services(cfg, secret)}
     image: dict[str, Any] = {}
     if cfg.image.registry:
@@ -226,11 +232,52 @@ def build_values(
             **values["runner"],
             "gpuModelLabel": {"typeLabel": "nvidia.com/gpu.product", "capacityLabel": "nvidia.com/gpu"},
         }
+    for service, password in sorted((credentials or {}).items()):
+        values[service] = {"gateway": {"basicAuth": {"username": service, "password": password}}}
     if dataflow is not None:
         values = merge(values, dataflow)
     else:
         values["dataflow"] = {"enabled": False}
-    return merge(values, cfg.values)
+    return merge(values, secret_leaves(cfg.values, secret) if passthrough_secret else cfg.values)
+
+
+# Chart keys the program sets from typed config → the key to use instead.
+OWNED_VALUES = (
+    ("casdoor.admin", "csghub.admin"),
+    ("global.gateway", "gateway (and csghub.domain, csghub.publicDomain)"),
+    ("global.image", "csghub.image"),
+    ("global.persistence", "csghub.persistence.storageClass"),
+    ("global.edition", "csghub.edition"),
+    ("global.dataflow", "dataflow"),
+    ("global", "csghub.services"),
+    ("dataflow", "dataflow"),
+    ("runner.knative", "knative"),
+    ("runner", "csghub.persistence.storageClass / csghub.gpu"),
+    ("loki.gateway.basicAuth", "csghub.credentials.lokiPassword"),
+    ("prometheus.gateway.basicAuth", "csghub.credentials.prometheusPassword"),
+    ("", "csghub.persistence"),
+)
+
+
+def owned_overrides(
+    program: Mapping[str, Any], passthrough: Mapping[str, Any], owners: Any = OWNED_VALUES
+) -> list[tuple[str, str]]:
+    """(chart key, typed config key) of every pass-through leaf that would override a value
+    the program sets: silently winning there would make the typed config (and outputs such as
+    the admin password) lie."""
+    found = []
+
+    def walk(mine: Any, theirs: Any, path: str) -> None:
+        if isinstance(theirs, Mapping) and isinstance(mine, Mapping):
+            for k, v in theirs.items():
+                if k in mine:
+                    walk(mine[k], v, f"{path}.{k}" if path else str(k))
+            return
+        owner = next(o for prefix, o in owners if path == prefix or path.startswith(f"{prefix}.") or not prefix)
+        found.append((path, owner))
+
+    walk(program, passthrough, "")
+    return found
 
 
 def node_registry_entries(secret_data: Mapping[str, str] | None, ep: Endpoints) -> dict[str, Any]:
@@ -287,6 +334,8 @@ class CsghubArgs:
     storage_class: str | None
     gateway_address: pulumi.Input[str]
     endpoints: Endpoints
+    # The csghub config key held a `secure:` value: every pass-through value stays secret.
+    values_secret: bool = False
     dataflow_values: Callable[[Secret], dict[str, Any]] | None = None
     depends_on: list[pulumi.Resource] = field(default_factory=list)
 
@@ -324,6 +373,15 @@ class CsghubLayer(pulumi.ComponentResource):
         def secret(v: str) -> Any:
             return pulumi.Output.secret(v)
 
+        # The built-in services whose passwords the chart would derive from the install minute
+        # and whose values accept one (the others: docs/platform.md).
+        self.service_credentials: dict[str, pulumi.Output[str]] = {
+            service: given_or_generated(
+                f"{name}-{service}-password", getattr(cfg.credentials, f"{service}_password"), 32, self
+            )
+            for service in ("loki", "prometheus")
+            if service in args.endpoints.hosts
+        }
         values = build_values(
             cfg,
             gateway=args.gateway_values,
@@ -332,6 +390,8 @@ class CsghubLayer(pulumi.ComponentResource):
             storage_class=args.storage_class,
             admin_password=password,
             secret=secret,
+            credentials=self.service_credentials,
+            passthrough_secret=args.values_secret,
         )
         self.release = helm.release(
             f"{name}-release",
@@ -390,6 +450,7 @@ def validation_values(
     runner: dict[str, Any],
     dataflow: Callable[[Secret], dict[str, Any]] | None,
     storage_class: str | None,
+    services: list[str] | None = None,
 ) -> dict[str, Any]:
     """The values with every secret as a placeholder: what schema validation sees."""
 
@@ -404,6 +465,7 @@ def validation_values(
         storage_class=storage_class,
         admin_password="[secret]",
         secret=ph,
+        credentials={s: "[secret]" for s in services or []},
     )
     plain: dict[str, Any] = json.loads(json.dumps(values))
     return plain

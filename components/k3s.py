@@ -39,6 +39,15 @@ from config.cluster import Cluster, Node
 
 INSTALL_TYPE = "ai-platform:index:K3sCluster"
 BUNDLE_DIR = "/var/tmp/ai-platform/k3s-airgap"
+CN_INSTALLER = "https://rancher-mirror.rancher.cn/k3s/k3s-install.sh"
+
+
+def installer_url(version: str, mirror: str) -> str:
+    """The online installer: K3s' install.sh at the pinned version's tag (get.k3s.io serves
+    whatever is newest). The China mirror serves one unversioned copy: pin its sha256."""
+    if mirror == "cn":
+        return CN_INSTALLER
+    return f"https://raw.githubusercontent.com/k3s-io/k3s/{version.replace('+', '%2B')}/install.sh"
 
 
 @dataclass(frozen=True)
@@ -397,6 +406,13 @@ class K3sCluster(pulumi.ComponentResource):
             )
         return copies, {"bundle": BUNDLE_DIR, "images": Path(k3s.airgap.images).name}
 
+    def _installer_args(self) -> dict[str, str]:
+        k3s = self._args.cluster.k3s
+        if k3s.install != "online":
+            return {}
+        pinned = {"installer_sha256": k3s.installer_sha256} if k3s.installer_sha256 else {}
+        return {"installer": installer_url(k3s.version, k3s.mirror), **pinned}
+
     def _create_nodes(self) -> None:
         k3s = self._args.cluster.k3s
         base = registries_files(self._args.cluster, self._args.base_dir)
@@ -422,6 +438,7 @@ class K3sCluster(pulumi.ComponentResource):
                 "timeout": timeout,
                 "config": scripts.b64(plan.config_yaml),
                 **bundle_args,
+                **self._installer_args(),
                 **plan.probe_args,
             }
             stdin = self._token.apply(

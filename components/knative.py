@@ -22,6 +22,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from config.base import ManifestSource
+from config.fields import url_host
 from config.knative import Knative
 
 KOURIER_CLASS = "kourier.ingress.networking.knative.dev"
@@ -87,7 +88,9 @@ class KnativeLayer(pulumi.ComponentResource):
         cfg = args.config
         self._pinned = False
         if cfg.kourier.service_type == "NodePort":
-            self.endpoint = pulumi.Output.concat("http://", args.node_address, ":", str(cfg.kourier.http_node_port))
+            self.endpoint = pulumi.Output.from_input(args.node_address).apply(
+                lambda a: f"http://{url_host(a)}:{cfg.kourier.http_node_port}"
+            )
         else:
             self.endpoint = pulumi.Output.from_input(kourier_internal(args.installed_by_csghub))
         self.domain = pulumi.Output.from_input(cfg.domain)

@@ -71,8 +71,8 @@ import pulumi
 import pulumi_kubernetes as k8s
 import yaml
 
-from components.secrets import given_or_generated
-from config.base import to_camel
+from components.secrets import given_or_generated, secret_leaves
+from config import files
 from config.fields import url_host
 from config.octopus import Octopus as OctopusConfig
 
@@ -188,6 +188,8 @@ class OctopusArgs:
     # Where users reach Octopus' ingress (a node carrying Octopus, or a load balancer).
     # Default: the first node of `octopus.nodes` (its Kubernetes name).
     address: pulumi.Input[str] | None = None
+    # The octopus config key held a `secure:` value: every pass-through value stays secret.
+    values_secret: bool = False
 
 
 class Octopus(pulumi.ComponentResource):
@@ -217,6 +219,7 @@ class Octopus(pulumi.ComponentResource):
             harbor_host=harbor.netloc,
             harbor_ssl=harbor.scheme == "https",
             storage_class=args.storage_class,
+            values_secret=args.values_secret,
         )
         repo = cfg.repo
         k8s.helm.v3.Release(
@@ -309,7 +312,7 @@ class Octopus(pulumi.ComponentResource):
             )
             return
         placeholders = chart_values(
-            args.config, _Placeholder(), harbor_host="harbor.invalid", harbor_ssl=True, storage_class=args.storage_class
+            args.config, Placeholders(), harbor_host="harbor.invalid", harbor_ssl=True, storage_class=args.storage_class
         )
         objects = render_chart(helm, chart, placeholders, args.config.namespace, args.kubernetes_version)
         problems = [*missing_claims(objects)]
@@ -336,7 +339,7 @@ class Octopus(pulumi.ComponentResource):
             )
 
 
-class _Placeholder(dict[str, str]):
+class Placeholders(dict[str, str]):
     """Stand-ins for the credentials when the chart is only rendered to be checked."""
 
     def __missing__(self, key: str) -> str:
@@ -385,6 +388,7 @@ def chart_values(
     harbor_host: str,
     harbor_ssl: bool,
     storage_class: str | None = None,
+    values_secret: bool = False,
 ) -> dict[str, Any]:
     """The release values: seed 001's keys, secrets as given (Outputs, or stand-ins to render)."""
     selector = {cfg.node_selector_key: cfg.node_selector_value}
@@ -429,22 +433,24 @@ def chart_values(
     _put(values, ("baseserver", "data", "harbor", "username"), creds.harbor_user)
     _put(values, ("baseserver", "administrator", "username"), creds.admin_user)
     _put(values, ("grafana", "env", "GF_SECURITY_ADMIN_USER"), "admin")
-    return _merge(values, cfg.values)
+    passthrough = secret_leaves(cfg.values, pulumi.Output.secret) if values_secret else cfg.values
+    return _merge(values, passthrough)
 
 
 def _chart_path(cfg: OctopusConfig, base_dir: Path) -> Path | None:
-    """The local chart (airgap), checked to exist and to be the pinned version; None: the repository."""
+    """The local chart (airgap), checked to be the pinned version; None: the repository, or
+    (in a review) a local chart that is not on this machine. Whether the files exist is
+    config/files.py's check, before anything is registered."""
     local = cfg.repo.local_path
     if local is None:
-        for key in ("ca_file", "cert_file", "key_file"):
-            given = getattr(cfg.repo, key)
-            if given is not None and not _resolve(base_dir, given).is_file():
-                raise pulumi.RunError(
-                    f"ai-platform:octopus.repo.{to_camel(key)}: file not found on the provisioner: {given}"
-                )
         return None
     path = _resolve(base_dir, local)
     if not path.exists():
+        if files.reviewing():
+            pulumi.log.warn(
+                f"octopus.repo.localPath {local}: {files.ABSENT}; its API versions are checked at pulumi up"
+            )
+            return None
         raise pulumi.RunError(f"ai-platform:octopus.repo.localPath: not found on the provisioner: {local}")
     found = _chart_version(path)
     if found != cfg.repo.version:

@@ -61,6 +61,7 @@ from components import scripts
 from components.k3s import NodeTarget
 from components.secrets import given_or_generated
 from config.base import ManifestSource
+from config.fields import url_host
 from config.openhydra import Openhydra as OpenhydraConfig
 
 NAMESPACE = "open-hydra"  # fixed by the upstream manifests
@@ -167,7 +168,9 @@ class OpenHydra(pulumi.ComponentResource):
         if cfg.gpu_time_slicing.enabled:
             self._time_slicing()
 
-        self.ui_url = pulumi.Output.concat("http://", args.gateway_address, ":", str(cfg.ui_node_port))
+        self.ui_url = pulumi.Output.from_input(args.gateway_address).apply(
+            lambda a: f"http://{url_host(a)}:{cfg.ui_node_port}"
+        )
         self.register_outputs(
             {"uiUrl": self.ui_url, "adminUsername": self.admin_username, "adminPassword": self.admin_password}
         )
@@ -587,9 +590,8 @@ def manifest_file(source: ManifestSource, base_dir: Path, key: str) -> str:
     """The pinned URL, or the local copy (airgap) checked to exist, as the config names it."""
     if source.local_path is None:
         return source.url
-    path = Path(source.local_path).expanduser()
-    if not (path if path.is_absolute() else base_dir / path).is_file():
-        raise pulumi.RunError(f"ai-platform:{key}.localPath: file not found on the provisioner: {source.local_path}")
+    # config/files.py has refused an absent file before anything was registered (or, in a
+    # review, recorded it as absent here).
     return source.local_path
 
 

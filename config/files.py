@@ -137,22 +137,29 @@ def fact(base_dir: Path, key: str, given: str) -> FileFact:
     return FileFact(key, given)
 
 
-def check(cfg: Any, base_dir: Path) -> list[tuple[str, str]]:
-    """Absent provisioner files as (key, problem) — or, in a review, recorded and not a problem."""
-    review = REVIEW.get()
+def check(cfg: Any, base_dir: Path, review: bool | None = None) -> tuple[list[tuple[str, str]], list[FileFact]]:
+    """(problems, facts): every provisioner file in use, and the absent ones as problems —
+    unless this is a review (REVIEW set, or REVIEW=True), where absence is only recorded."""
+    record = REVIEW.get()
+    reviewing = record is not None if review is None else review
     problems = []
+    facts = []
     for key, given in in_use(cfg):
         f = fact(base_dir, key, given)
-        if review is not None:
-            review.facts[key] = f
-        elif not f.present:
+        facts.append(f)
+        if record is not None:
+            record.facts[key] = f
+        if not f.present and not reviewing:
             problems.append((key, f"file not found on the provisioner: {given}"))
-    return problems
+    return problems, facts
+
+
+def reviewing() -> bool:
+    return REVIEW.get() is not None
 
 
 def present(base_dir: Path, given: str) -> bool:
-    path = resolve(base_dir, given)
-    return path.exists()
+    return resolve(base_dir, given).exists()
 
 
 def read_text(base_dir: Path, key: str, given: str) -> str:

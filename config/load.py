@@ -69,6 +69,7 @@ class Loaded:
     # Top-level keys whose value is (or holds) a secret: everything under them stays secret.
     secret_keys: frozenset[str]
     warnings: tuple[Problem, ...] = ()
+    files: tuple[files.FileFact, ...] = ()
 
 
 def _fmt_key(key: str | int) -> str:
@@ -238,8 +239,12 @@ def validate(
     source: str = "stack config",
     secret_keys: Iterable[str] = (),
     strict: bool = False,
+    review: bool | None = None,
 ) -> Loaded:
-    """Validate the raw namespace (top-level key → value). Raises ConfigError."""
+    """Validate the raw namespace (top-level key → value). Raises ConfigError.
+
+    REVIEW: absent provisioner files are recorded, not problems (default: whether a review
+    run is in progress, config/files.py). STRICT: warnings are problems too."""
     problems = [
         Problem(key, "is null: remove the key, or set `enabled: false` to switch the layer off")
         for key, value in sorted(raw.items())
@@ -257,14 +262,15 @@ def validate(
         found = [p for p in _problems_from_validation(err) if p.path not in misplaced]
         raise ConfigError(problems + found, source) from None
     problems += [Problem(path, msg) for path, msg in cross_field_problems(cfg)]
-    problems += [Problem(path, msg) for path, msg in files.check(cfg, base_dir)]
+    file_problems, facts = files.check(cfg, base_dir, review)
+    problems += [Problem(path, msg) for path, msg in file_problems]
     secrets = frozenset(secret_keys) | {p.split(".")[0].split("[")[0] for p in enc}
     warnings = _plain_secrets(cfg, secrets, enc)
     if strict:
         problems += warnings
     if problems:
         raise ConfigError(problems, source)
-    return Loaded(cfg, enc, secrets, tuple(warnings))
+    return Loaded(cfg, enc, secrets, tuple(warnings), tuple(facts))
 
 
 # ---------------------------------------------------------------------------
@@ -348,9 +354,12 @@ def read_stack_file(path: Path) -> tuple[dict[str, Any], list[str]]:
     return raw, encrypted
 
 
-def from_stack_file(path: Path, strict: bool = False) -> Loaded:
+def from_stack_file(path: Path, strict: bool = False, review: bool | None = None) -> Loaded:
+    """STRICT: what `pulumi up` needs (every provisioner file present) and no warnings.
+    Otherwise a review: absent provisioner files are recorded in `Loaded.files`."""
     raw, encrypted = read_stack_file(path)
-    return validate(raw, path.resolve().parent, encrypted, source=str(path.name), strict=strict)
+    reviewing = (not strict) if review is None else review
+    return validate(raw, path.resolve().parent, encrypted, source=str(path.name), strict=strict, review=reviewing)
 
 
 def read_pulumi_config() -> tuple[dict[str, Any], frozenset[str]]:

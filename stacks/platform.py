@@ -30,6 +30,8 @@ from components.gateway import GatewayArgs, GatewayLayer, gateway_values
 from components.k3s import K3sCluster, K3sClusterArgs
 from components.knative import KnativeArgs, KnativeLayer, runner_values
 from components.octopus import Octopus, OctopusArgs
+from components.octopus import Placeholders as OctopusPlaceholders
+from components.octopus import chart_values as octopus_chart_values
 from components.openhydra import OpenHydra, OpenHydraArgs, mysql_host_pattern
 from components.storage import StorageArgs, StorageLayer
 from config import files
@@ -156,27 +158,57 @@ def _dataflow_bundled(cfg: StackConfig) -> bool:
     return cfg.dataflow.enabled and cfg.csghub.enabled
 
 
-def csghub_validation_values(cfg: StackConfig) -> dict[str, Any]:
-    """The CSGHub values as schema validation sees them (secrets as placeholders)."""
+def csghub_validation_values(cfg: StackConfig, passthrough: bool = True) -> dict[str, Any]:
+    """The CSGHub values as schema validation sees them (secrets as placeholders); without
+    the pass-through `values` when PASSTHROUGH is False."""
     df = cfg.dataflow
     sc = storage_class(cfg)
+    csghub = cfg.csghub if passthrough else cfg.csghub.model_copy(update={"values": {}})
 
     def dataflow(secret: Any) -> dict[str, Any]:
         return bundled_values(df, sc, cfg.csghub.services.mongo is not None, secret)
 
     return csghub_mod.validation_values(
-        cfg.csghub,
+        csghub,
         gateway_values(cfg.gateway, cfg.csghub.domain, cfg.csghub.public_domain),
         runner_values(cfg.knative),
         dataflow if _dataflow_bundled(cfg) else None,
         sc,
+        [s for s in ("loki", "prometheus") if s in csghub_endpoints(cfg).hosts],
     )
+
+
+def override_problems(cfg: StackConfig) -> list[Problem]:
+    """Pass-through chart values may add keys, never replace what the program sets."""
+    found: list[tuple[str, str, str]] = []
+    if cfg.csghub.enabled and cfg.csghub.values:
+        mine = csghub_validation_values(cfg, passthrough=False)
+        found += [("csghub", k, o) for k, o in csghub_mod.owned_overrides(mine, cfg.csghub.values)]
+    octopus = cfg.octopus_on()
+    if octopus is not None and octopus.values:
+        bare = octopus.model_copy(update={"values": {}})
+        mine = octopus_chart_values(bare, OctopusPlaceholders(), harbor_host="h", harbor_ssl=True)
+        found += [
+            ("octopus", k, "octopus (typed keys)")
+            for k, _ in csghub_mod.owned_overrides(mine, octopus.values, (("", ""),))
+        ]
+    if cfg.dataflow.enabled and not _dataflow_bundled(cfg) and cfg.dataflow.values:
+        df = cfg.dataflow
+        mine = standalone_values(df, storage_class(cfg), df.external_url or "", placeholder)
+        found += [
+            ("dataflow", k, "dataflow (typed keys)")
+            for k, _ in csghub_mod.owned_overrides(mine, df.values, (("", ""),))
+        ]
+    return [
+        Problem(f"{layer}.values.{key}", f"is set by the program from typed config: use {owner} instead")
+        for layer, key, owner in found
+    ]
 
 
 def chart_value_problems(cfg: StackConfig, base_dir: Path) -> tuple[list[Problem], list[str]]:
     """Every release's values against its chart's values.schema.json (components/chart_schemas.py):
     (problems, notes). Secrets are placeholders here; nothing is registered."""
-    problems: list[Problem] = []
+    problems: list[Problem] = override_problems(cfg)
     notes: list[str] = []
 
     def check(key: str, schema: chart_schemas.Schema | None, values: dict[str, Any], what: str) -> None:
@@ -212,7 +244,9 @@ def validate_chart_values(cfg: StackConfig, base_dir: Path) -> list[str]:
     return notes
 
 
-def build(cfg: StackConfig, stack: str, base_dir: Path) -> Platform:
+def build(cfg: StackConfig, stack: str, base_dir: Path, secret_keys: frozenset[str] = frozenset()) -> Platform:
+    """The platform from validated config. SECRET_KEYS: the top-level config keys that hold a
+    secret (their pass-through chart values stay secret, leaf by leaf)."""
     for note in validate_chart_values(cfg, base_dir):
         pulumi.log.warn(note)
     cluster = K3sCluster(
@@ -268,6 +302,7 @@ def build(cfg: StackConfig, stack: str, base_dir: Path) -> Platform:
                 bundled=_dataflow_bundled(cfg),
                 csghub_has_mongo=cfg.csghub.services.mongo is not None,
                 csghub_url=portal,
+                values_secret="dataflow" in secret_keys,
             ),
             opts=pulumi.ResourceOptions(depends_on=[storage] if storage else []),
         )
@@ -302,6 +337,7 @@ def build(cfg: StackConfig, stack: str, base_dir: Path) -> Platform:
                 storage_class=sc,
                 gateway_address=cfg.dns_address() or gateway.address,
                 endpoints=ep,
+                values_secret="csghub" in secret_keys,
                 dataflow_values=dataflow.csghub_values if dataflow is not None and _dataflow_bundled(cfg) else None,
                 depends_on=[storage] if storage is not None else [],
             ),
@@ -316,6 +352,13 @@ def build(cfg: StackConfig, stack: str, base_dir: Path) -> Platform:
             urls[service] = ep.url(service)
         urls["registry"] = ep.url("portal")
         credentials["csghub"] = {"username": csghub.admin_username, "password": csghub.admin_password}
+        for service, password in csghub.service_credentials.items():
+            credentials[service] = {"username": service, "password": password}
+        if cfg.csghub.node_registry and cfg.gateway.tls is None:
+            pulumi.log.warn(
+                f"csghub: the nodes log in to the CSGHub registry {ep.registry} over plain HTTP (gateway.tls is "
+                "unset): its credentials cross the network in clear; configure gateway.tls for production"
+            )
         outputs["gateway"] = {"address": gateway.address, "ports": gateway.ports}
 
     cluster.rollout_registries(merge_registries(node_registries) if node_registries else None, hosts)
@@ -330,6 +373,7 @@ def build(cfg: StackConfig, stack: str, base_dir: Path) -> Platform:
                 kubernetes_version=cluster.kubernetes_version,
                 storage_class=default_storage_class(cfg),
                 address=octopus_address(cfg),
+                values_secret="octopus" in secret_keys,
             ),
             opts=pulumi.ResourceOptions(depends_on=[storage] if storage else []),
         )

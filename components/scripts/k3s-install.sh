@@ -4,7 +4,7 @@
 #
 # Arguments: role=server|agent version=vX.Y.Z+k3sN install=online|airgap mirror=default|cn
 #            gpu=true|false nfs=true|false node=NAME timeout=SECONDS config=<base64 of config.yaml>
-#            [bundle=DIR images=NAME]
+#            [bundle=DIR images=NAME] online: installer=URL [installer_sha256=HEX]
 #            agents: healthz=HOST:PORT|none (the kubelet's, to know K3s is up)
 # Stdin:     token=<b64> registries=<b64> certs=<b64 of 'path<TAB>base64' lines, may be empty>
 #
@@ -72,12 +72,13 @@ if [ "${current}" != "${version}" ] || [ -f "${pending}" ]; then
     INSTALL_K3S_SKIP_DOWNLOAD=true sh "${bundle}/install.sh"
   else
     installer="${PAYLOAD_DIR}/install.sh"
-    url=https://get.k3s.io
-    if [ "${mirror}" = cn ]; then
-      url=https://rancher-mirror.rancher.cn/k3s/k3s-install.sh
-      export INSTALL_K3S_MIRROR=cn
+    url=$(arg installer)
+    if [ "${mirror}" = cn ]; then export INSTALL_K3S_MIRROR=cn; fi
+    curl -sfL --proto '=https' --retry 3 -o "${installer}" "${url}" || die "cannot download the K3s installer from ${url}"
+    sha=$(arg installer_sha256 "")
+    if [ -n "${sha}" ] && ! printf '%s  %s\n' "${sha}" "${installer}" | sha256sum -c --quiet - >/dev/null 2>&1; then
+      die "the K3s installer from ${url} does not have the sha256 cluster.k3s.installerSha256 pins (${sha})"
     fi
-    curl -sfL --retry 3 -o "${installer}" "${url}" || die "cannot download the K3s installer from ${url}"
     : >"${pending}"
     sh "${installer}"
   fi
