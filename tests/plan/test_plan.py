@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -135,12 +136,18 @@ def test_plan_writes_values_scripts_graph_and_outputs(stack_dirs: dict[str, Path
     assert "not a diff against a live stack" in summary
     assert (tmp_path / "helm" / "csghub-release.yaml").is_file()
     vals = yaml.safe_load((tmp_path / "helm" / "csghub-release.yaml").read_text())
-    assert vals["casdoor"]["admin"]["password"] == "[secret]"
-    assert (
-        (tmp_path / "scripts" / "k3s-prod-agent-0-install.create.sh").read_text().startswith("# shellcheck shell=bash")
-    )
-    args = json.loads((tmp_path / "scripts" / "k3s-prod-agent-0-install.create.args.json").read_text())
-    assert args["sudo"] is True and args["args"]["install"] == "airgap" and args["stdin"] == "[secret]"
+    assert re.fullmatch(r"\[secret:[0-9a-f]{12}\]", vals["casdoor"]["admin"]["password"])  # a keyed mask
+    resources = {r["name"]: r for r in json.loads((tmp_path / "resources.json").read_text())}
+    create = resources["k3s-prod-agent-0-install"]["inputs"]["create"]
+    assert create["sudo"] is True and create["args"]["install"] == "airgap"
+    script = tmp_path / "scripts" / create["script"]
+    assert re.fullmatch(r"k3s-install@[0-9a-f]{12}\.sh", script.name)
+    assert script.read_text().startswith("# shellcheck shell=bash")
+    # every node's install runs the one text, written once
+    assert len(list((tmp_path / "scripts").glob("k3s-install@*.sh"))) == 1
+    # the exact inputs stay available
+    exact = {r["name"]: r for r in json.loads((tmp_path / "resources.exact.json").read_text())}
+    assert exact["k3s-prod-agent-0-install"]["inputs"]["create"].startswith("sudo -n bash -c ")
     assert (tmp_path / "graph.mmd").read_text().startswith("flowchart TD")
     outputs = json.loads((tmp_path / "outputs.json").read_text())
     assert outputs["kubeconfig"] == "[secret]"
