@@ -227,6 +227,13 @@ def plan_resources(project: Path, stack: str, notes: list[str]) -> tuple[list[di
         data: list[dict[str, Any]] = relative_to(json.loads((Path(out_dir) / "resources.json").read_text()), project)
         scripts_dir = Path(out_dir) / "scripts"
         texts = {p.name: p.read_text() for p in scripts_dir.glob("*.sh")} if scripts_dir.is_dir() else {}
+        files_json = Path(out_dir) / "files.json"
+        if files_json.is_file():  # the provisioner's files, as a pseudo-resource: replacing one shows
+            facts = json.loads(files_json.read_text())
+            data.append({"type": "provisioner", "name": "files", "inputs": facts, "protect": False})
+            absent = sorted(k for k, f in facts.items() if f.get("size") is None)
+            if absent and project.name == "head":
+                notes.append(f"absent here — required at pulumi up: {', '.join(absent)}")
         return data, texts
 
 
