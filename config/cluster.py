@@ -14,6 +14,7 @@ from config.fields import (
     HostKey,
     HttpUrl,
     Iface,
+    ImageRef,
     IpAddress,
     K3sFlag,
     K3sVersion,
@@ -257,7 +258,7 @@ class GpuAirgap(Model):
 
 
 class DevicePlugin(Model):
-    image: Annotated[str, Field(pattern=r"^[a-z0-9.-]+(:[0-9]+)?(/[a-z0-9._-]+)+:v?[0-9][A-Za-z0-9._-]*$")] = Field(
+    image: ImageRef = Field(
         default="nvcr.io/nvidia/k8s-device-plugin:v0.17.1",
         description="The NVIDIA device plugin image (pinned; mirror it for airgap).",
     )

@@ -24,12 +24,14 @@ import pulumi
 
 from components import chart_schemas
 from components import csghub as csghub_mod
+from components import csghub_migration as migration
 from components.csghub import CsghubArgs, CsghubLayer, Endpoints, endpoints
+from components.csghub_lines import ChartLine, line_of, supported
 from components.dataflow import DataflowArgs, DataflowLayer, bundled_values, merge, placeholder, standalone_values
 from components.gateway import GatewayArgs, GatewayLayer, gateway_values
 from components.gpu import GpuArgs, GpuLayer
 from components.k3s import K3sCluster, K3sClusterArgs
-from components.knative import KnativeArgs, KnativeLayer, runner_values
+from components.knative import KnativeArgs, KnativeLayer, manifest_file
 from components.octopus import Octopus, OctopusArgs
 from components.octopus import Placeholders as OctopusPlaceholders
 from components.octopus import chart_values as octopus_chart_values
@@ -161,6 +163,52 @@ def _dataflow_bundled(cfg: StackConfig) -> bool:
     return cfg.dataflow.enabled and cfg.csghub.enabled
 
 
+def chart_line(cfg: StackConfig) -> ChartLine:
+    line = line_of(cfg.csghub.chart.version)
+    assert line is not None, "validate_chart_values refuses an unknown chart line first"
+    return line
+
+
+def line_problems(cfg: StackConfig) -> list[Problem]:
+    """The chart line of csghub.chart.version, and that line's refusals."""
+    if not cfg.csghub.enabled:
+        return []
+    line = line_of(cfg.csghub.chart.version)
+    if line is None:
+        return [
+            Problem(
+                "csghub.chart.version",
+                f"{cfg.csghub.chart.version!r} is not a supported CSGHub chart line (supported: {supported()})",
+            )
+        ]
+    return [Problem(k, m) for k, m in line.problems(cfg)]
+
+
+def line_change(
+    cfg: StackConfig, line: ChartLine, provider: Any, namespace: pulumi.Input[str], base_dir: Path
+) -> tuple[pulumi.Output[str], list[pulumi.Resource]]:
+    """The guard the CSGHub Release waits for (this stack's last chart line, read back from
+    its own outputs, must be this one unless the change is acknowledged) and, when it is,
+    the migration's pre-steps."""
+    me = pulumi.StackReference(
+        "csghub-previous-line", stack_name=f"{pulumi.get_organization()}/{pulumi.get_project()}/{pulumi.get_stack()}"
+    )
+    ack = cfg.csghub.migration.acknowledge
+    guard = me.get_output("csghubChartLine").apply(lambda previous: migration.guard(previous, line.name, ack))
+    if ack is None:
+        return guard, []
+    steps = migration.LineMigration(
+        "csghub-migration",
+        migration.MigrationArgs(
+            config=cfg.csghub,
+            provider=provider,
+            namespace=namespace,
+            crds_file=manifest_file(cfg.csghub.migration.envoy_gateway_crds, base_dir),
+        ),
+    )
+    return guard, steps.steps
+
+
 def csghub_validation_values(cfg: StackConfig, passthrough: bool = True) -> dict[str, Any]:
     """The CSGHub values as schema validation sees them (secrets as placeholders); without
     the pass-through `values` when PASSTHROUGH is False."""
@@ -174,10 +222,11 @@ def csghub_validation_values(cfg: StackConfig, passthrough: bool = True) -> dict
     return csghub_mod.validation_values(
         csghub,
         gateway_values(cfg.gateway, cfg.csghub.domain, cfg.csghub.public_domain),
-        runner_values(cfg.knative),
+        chart_line(cfg).runner_values(cfg.knative, cfg.csghub, sc, cfg.cluster.gpu.resource),
         dataflow if _dataflow_bundled(cfg) else None,
         sc,
         [s for s in ("loki", "prometheus") if s in csghub_endpoints(cfg).hosts],
+        chart_line(cfg).services,
     )
 
 
@@ -245,9 +294,12 @@ def chart_value_problems(cfg: StackConfig, base_dir: Path) -> tuple[list[Problem
 
 
 def validate_chart_values(cfg: StackConfig, base_dir: Path) -> list[str]:
-    """Raise ConfigError on any chart value its schema rejects; return the notes (charts
-    whose schema is unknown). Run by the program before anything is registered, and by
-    `python -m stacks check` and `make plan`."""
+    """Raise ConfigError on an unsupported chart line, a line's refusal, or any chart value its
+    schema rejects; return the notes (charts whose schema is unknown). Run by the program
+    before anything is registered, and by `python -m stacks check` and `make plan`."""
+    lines = line_problems(cfg)
+    if lines:
+        raise ConfigError(lines, "chart values")
     problems, notes = chart_value_problems(cfg, base_dir)
     if problems:
         raise ConfigError(problems, "chart values")
@@ -310,6 +362,8 @@ def build(cfg: StackConfig, stack: str, base_dir: Path, secret_keys: frozenset[s
                 base_dir=base_dir,
                 installed_by_csghub=cfg.csghub.enabled,
                 node_address=address,
+                # 2.x by default serves Knative through the CSGHub gateway: no Kourier endpoint
+                through_gateway=cfg.csghub.enabled and not chart_line(cfg).kourier_pinned(cfg.csghub),
             ),
         )
         outputs["knative"] = {"endpoint": knative.endpoint, "domain": knative.domain}
@@ -351,6 +405,8 @@ def build(cfg: StackConfig, stack: str, base_dir: Path, secret_keys: frozenset[s
                 default_address=address,
             ),
         )
+        line = chart_line(cfg)
+        guard, before = line_change(cfg, line, provider, gateway.namespace, base_dir)
         csghub = CsghubLayer(
             "csghub",
             CsghubArgs(
@@ -358,17 +414,21 @@ def build(cfg: StackConfig, stack: str, base_dir: Path, secret_keys: frozenset[s
                 provider=provider,
                 namespace=gateway.namespace,
                 gateway_values=gateway_values(cfg.gateway, cfg.csghub.domain, cfg.csghub.public_domain),
-                runner_values=runner_values(cfg.knative),
+                runner_values=line.runner_values(cfg.knative, cfg.csghub, sc, cfg.cluster.gpu.resource),
                 storage_class=sc,
                 gateway_address=cfg.dns_address() or gateway.address,
                 endpoints=ep,
                 values_secret="csghub" in secret_keys,
-                gpu_resource=cfg.cluster.gpu.resource,
+                line_guard=guard,
+                before_release=before,
+                services=line.services,
                 dataflow_values=dataflow.csghub_values if dataflow is not None and _dataflow_bundled(cfg) else None,
                 depends_on=[storage] if storage is not None else [],
             ),
         )
-        knative.pin_after(csghub.revision, depends_on=[csghub.release])
+        outputs["csghubChartLine"] = line.name
+        if line.kourier_pinned(cfg.csghub):
+            knative.pin_after(csghub.revision, depends_on=[csghub.release])
         if cfg.csghub.node_registry:
             node_registries.append(csghub.node_registries)
         dns = cfg.dns_address()

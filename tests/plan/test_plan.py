@@ -85,9 +85,10 @@ def _schema(name: str) -> dict[str, Any]:
 
 @pytest.mark.skipif(not CHARTS.is_dir(), reason=f"the team's chart reference {CHARTS} is not beside this checkout")
 @pytest.mark.parametrize("chart", ["csghub", "runner", "dataflow"])
-def test_shipped_schemas_are_the_charts_own(chart: str) -> None:
-    shipped = chart_schemas.SCHEMA_DIR / f"{chart}-1.17.0.values.schema.json"
-    assert shipped.read_bytes() == (CHARTS / f"{chart}-v1.17.0.values.schema.json").read_bytes()
+@pytest.mark.parametrize("version", ["1.17.0", "2.4.0"])
+def test_shipped_schemas_are_the_charts_own(chart: str, version: str) -> None:
+    shipped = chart_schemas.SCHEMA_DIR / f"{chart}-{version}.values.schema.json"
+    assert shipped.read_bytes() == (CHARTS / f"{chart}-v{version}.values.schema.json").read_bytes()
 
 
 @pytest.mark.parametrize("stack", ["dev", "prod"])

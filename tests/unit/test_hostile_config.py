@@ -130,7 +130,7 @@ def maximal() -> dict[str, Any]:
         },
         "csghub": {
             "namespace": "csghub",
-            "chart": chart("csghub"),
+            "chart": {**chart("csghub"), "version": "1.17.0"},
             "domain": "ai.example.com",
             "publicDomain": "apps.example.com",
             "image": {"registry": "registry.example.com/mirror", "tag": "v1.17.0"},
