@@ -145,7 +145,8 @@ EOF
         go mod edit -dropreplace github.com/pulumi/pulumi-kubernetes/sdk/v4 \
           -require "github.com/pulumi/pulumi-kubernetes/sdk/v4@$KSDK" &&
         go mod tidy >/dev/null &&
-        (cd cmd/pulumi-resource-kubernetes && go run ./generate.go . ) &&
+        (cd cmd/pulumi-resource-kubernetes && VERSION=$KPROV_STAMP go run ./generate.go &&
+          test -s schema-embed.json && test -s terraform-mapping-embed.json) &&
         go build -o "$out/pulumi-resource-kubernetes" \
           -ldflags "-s -w -X github.com/pulumi/pulumi-kubernetes/provider/v4/pkg/version.Version=$KPROV_STAMP" \
           ./cmd/pulumi-resource-kubernetes)
