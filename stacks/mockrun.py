@@ -182,7 +182,12 @@ class PlanMocks(pmocks.Mocks):
                 },
             }
         elif typ == "kubernetes:helm.sh/v3:Release":
-            state["status"] = {"name": state.get("name", args.name), "namespace": state.get("namespace", "default")}
+            # A first install is revision 1 (what the real provider reports after `pulumi up`).
+            state["status"] = {
+                "name": state.get("name", args.name),
+                "namespace": state.get("namespace", "default"),
+                "revision": 1,
+            }
         elif typ == "kubernetes:core/v1:Service" and args.resource_id:
             state = {"status": {"loadBalancer": {"ingress": []}}, "spec": {}}
         return (args.resource_id or f"{args.name}-id"), state
