@@ -172,12 +172,63 @@ def test_the_offline_plan_agrees_with_the_engine_on_every_input(life: Life) -> N
     assert result.mismatches == 0, result.report()
 
 
+# The one `get` of the program (the chart's registry secret, read back after the release).
+READ_SECRET = "csghub-registry-secret"
+
+
+def _flat(value: Any, path: str = "") -> dict[str, Any]:
+    if isinstance(value, dict):
+        return {k: v for key, sub in value.items() for k, v in _flat(sub, f"{path}.{key}").items()}
+    if isinstance(value, list):
+        return {k: v for i, sub in enumerate(value) for k, v in _flat(sub, f"{path}[{i}]").items()}
+    return {path: value}
+
+
+def _state(life: Life) -> dict[str, dict[str, Any]]:
+    doc = json.loads(life.ws.pulumi("stack", "export", "--show-secrets").stdout)
+    return {r["urn"]: r for r in doc["deployment"]["resources"]}
+
+
 def test_refresh_changes_nothing(life: Life) -> None:
-    res = life.ws.pulumi("refresh", "--yes", "--expect-no-changes", check=False)
+    """`pulumi refresh --expect-no-changes`: no object drifted from what the engine recorded.
+
+    Known, and checked to be exactly that: the Kubernetes provider reports the program's one
+    `get` (the registry Secret) as updated on the first refresh after an `up`. Its Read fills
+    the provider's bookkeeping output `__inputs` from the live object when it reads with no
+    previous state (the `get` during `up`) and prunes it to the old inputs on a refresh, and
+    the engine diffs a read resource's outputs. The Secret itself is unchanged."""
+    before = _state(life)
+    res = life.ws.pulumi("refresh", "--yes", "--diff", "--expect-no-changes", check=False)
     artifact("refresh.txt", res.stdout)
     FIGURES["refresh seconds"] = round(res.seconds, 1)
-    FIGURES["changes on refresh"] = 0 if res.returncode == 0 else "see build/engine/refresh.txt"
-    res.ok()
+    after = _state(life)
+    changed: dict[str, list[str]] = {}
+    for urn in sorted(set(before) | set(after)):
+        a, b = _flat(before.get(urn)), _flat(after.get(urn))
+        paths = sorted(k for k in set(a) | set(b) if a.get(k) != b.get(k) and k != ".modified")
+        if paths:
+            changed[urn.split("::")[-1]] = paths
+    artifact("refresh-state-changes.json", json.dumps(changed, indent=2) + "\n")
+    # Drift is a change of a managed resource's inputs (what refresh reads back from the live
+    # object); outputs such as a PersistentVolume's status.phase move as controllers work.
+    drift = {n: [p for p in paths if p.startswith(".inputs")] for n, paths in changed.items() if n != READ_SECRET}
+    drift = {n: paths for n, paths in drift.items() if paths}
+    if READ_SECRET in changed and not _only_bookkeeping(changed[READ_SECRET]):
+        drift[READ_SECRET] = changed[READ_SECRET]
+    FIGURES["changes on refresh (drift)"] = len(drift)
+    FIGURES["updates refresh reports"] = 0 if res.returncode == 0 else f"1 ({READ_SECRET}: provider bookkeeping)"
+    assert not drift, drift
+    if res.returncode != 0:
+        # the one update it may report is the known one, and nothing else
+        reported = [line for line in res.stdout.splitlines() if line.lstrip().startswith("~ kubernetes:")]
+        assert changed.get(READ_SECRET) and len(reported) == 2, res.stdout  # once in the preview, once applied
+        assert all("core/v1:Secret" in line for line in reported), reported
+
+
+def _only_bookkeeping(paths: list[str]) -> bool:
+    """Only the provider's `__inputs` output and the read's inputs (gvk, name, namespace) moved."""
+    inputs = {".inputs.apiVersion", ".inputs.kind", ".inputs.metadata.name", ".inputs.metadata.namespace"}
+    return all(p.startswith(".outputs.__inputs.") or p in inputs for p in paths)
 
 
 def test_one_config_change_previews_as_exactly_that_change(life: Life) -> None:
