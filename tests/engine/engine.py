@@ -59,6 +59,23 @@ def build_record(binary: Path) -> str:
     return f.read_text().strip() if f.is_file() else "(no .complete record)"
 
 
+def _side_by_side(bin_dir: Path, binary: Path) -> Path:
+    """BINARY hard-linked into BIN_DIR (copied where a link cannot be made); kept current."""
+    bin_dir.mkdir(parents=True, exist_ok=True)
+    target = bin_dir / binary.name
+    if target.exists():
+        a, b = target.stat(), binary.stat()
+        if a.st_ino == b.st_ino or (a.st_size, a.st_mtime_ns) == (b.st_size, b.st_mtime_ns):
+            return target
+    tmp = bin_dir / f".{binary.name}.{os.getpid()}"
+    try:
+        os.link(binary, tmp)
+    except OSError:
+        shutil.copy2(binary, tmp)
+    os.replace(tmp, target)
+    return target
+
+
 @dataclass(frozen=True)
 class EngineEnv:
     pulumi: Path
@@ -66,6 +83,8 @@ class EngineEnv:
     provider: Path
     home: Path
     python: Path
+    # where each tool was built (its group's directory holds the `.complete` record)
+    built: tuple[Path, ...] = ()
 
     @classmethod
     def create(cls, python: Path | None = None) -> EngineEnv:
@@ -75,7 +94,12 @@ class EngineEnv:
         provider = tool("pulumi-resource-kubernetes")
         version = cli.parent.name.removeprefix("pulumi-")  # pulumi-v3.274.1
         home = CACHE / f"pulumi-home-{version}"
-        env = cls(cli, host, provider, home, python or Path(sys.executable))
+        # The CLI looks for its language hosts beside its own binary first, and warns on every
+        # run when it takes one from $PATH instead: put the three side by side (hard links).
+        bin_dir = home / "bin"
+        exec_ = host.with_name("pulumi-language-python-exec")
+        linked = [_side_by_side(bin_dir, p) for p in (cli, host, exec_)]
+        env = cls(linked[0], linked[1], provider, home, python or Path(sys.executable), (cli, host, provider))
         env._install_provider()
         return env
 
@@ -124,12 +148,13 @@ class EngineEnv:
         return result
 
     def describe(self) -> str:
+        cli, host, provider = self.built or (self.pulumi, self.language_host, self.provider)
         return "\n".join(
             [
-                f"pulumi CLI: {self.pulumi} ({build_record(self.pulumi)})",
-                f"language host: {self.language_host} ({build_record(self.language_host)})",
-                f"kubernetes provider {PROVIDER_VERSION}: {PROVIDER_CODE}; {self.provider} ({build_record(self.provider)})",
-                f"PULUMI_HOME: {self.home}",
+                f"pulumi CLI: {cli} ({build_record(cli)})",
+                f"language host: {host} ({build_record(host)})",
+                f"kubernetes provider {PROVIDER_VERSION}: {PROVIDER_CODE}; {provider} ({build_record(provider)})",
+                f"PULUMI_HOME: {self.home} (CLI and language host hard-linked into its bin/)",
             ]
         )
 

@@ -63,9 +63,7 @@ def life(engine_env: EngineEnv, engine_cluster: EngineCluster, tmp_path_factory:
     life.ws.init(life.stack.plain, life.stack.secrets)
     FIGURES["toolchain"] = engine_env.describe()
     FIGURES["kubernetes provider"] = PROVIDER_CODE
-    FIGURES["builds"] = {
-        p.parent.name: build_record(p) for p in (engine_env.pulumi, engine_env.language_host, engine_env.provider)
-    }
+    FIGURES["builds"] = {p.parent.name: build_record(p) for p in engine_env.built}
     return life
 
 
