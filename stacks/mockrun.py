@@ -16,6 +16,7 @@ from __future__ import annotations
 import base64
 import contextvars
 import json
+import logging
 import os
 import runpy
 import sys
@@ -29,6 +30,8 @@ from google.protobuf import struct_pb2
 from pulumi.runtime import mocks as pmocks
 from pulumi.runtime import rpc
 from pulumi.runtime.sync_await import _sync_await
+
+from config import files
 
 PROJECT = "ai-platform"
 PROGRAM = Path(__file__).resolve().parent.parent / "__main__.py"
@@ -297,6 +300,8 @@ class Recording:
     declared: list[Declared]
     outputs: dict[str, Any]
     warnings: list[str]
+    # A review run's record of the provisioner's files (config/files.py); empty otherwise.
+    files: list[files.FileFact] = field(default_factory=list)
 
     def by_type(self, typ: str) -> list[Declared]:
         return [d for d in self.declared if d.type == typ]
@@ -340,13 +345,29 @@ def run(
     secret_keys: list[str] | None = None,
     program: Path | None = None,
     keep_secrets: bool = False,
+    review: bool = False,
 ) -> Recording:
     """Evaluate `__main__.py` under mocks with the given `ai-platform:` config.
 
     `keep_secrets=True` also fills each `Declared.raw_inputs` with the inputs, secrets
     unwrapped (for a test driver that runs the node commands); `inputs` stay masked.
+    `review=True` runs the program as a review (`make plan`): provisioner files that are not
+    here are recorded as absent (`Recording.files`) instead of refused.
     """
-    return contextvars.Context().run(_run, raw_config, stack, project_dir, secret_keys or [], program, keep_secrets)
+    return contextvars.Context().run(
+        _run, raw_config, stack, project_dir, secret_keys or [], program, keep_secrets, review
+    )
+
+
+class _Warnings(logging.Handler):
+    """Collects what the program logs at warning level (pulumi.log.warn under mocks)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
 
 
 def _run(
@@ -356,17 +377,24 @@ def _run(
     secret_keys: list[str],
     program: Path | None,
     keep_secrets: bool = False,
+    review: bool = False,
 ) -> Recording:
     from pulumi.runtime import config as rc
     from pulumi.runtime.stack import run_pulumi_func
 
+    record = files.Review() if review else None
+    files.REVIEW.set(record)
     rc.set_all_config(_config_values(raw_config), [f"{PROJECT}:{k}" for k in secret_keys])
     mocks = PlanMocks()
     monitor = RecordingMonitor(mocks, keep_secrets)
-    pmocks.set_mocks(mocks, project=PROJECT, stack=stack, preview=False, monitor=monitor)
+    handler = _Warnings()
+    logger = logging.getLogger(f"aip.mockrun.{id(handler)}")
+    logger.propagate = False
+    logger.setLevel(logging.DEBUG)
+    logger.addHandler(handler)
+    pmocks.set_mocks(mocks, project=PROJECT, stack=stack, preview=False, monitor=monitor, logger=logger)
 
     exported: dict[str, Any] = {}
-    warnings: list[str] = []
     real_export = pulumi.export
 
     def record_export(name: str, value: Any) -> None:
@@ -392,5 +420,8 @@ def _run(
         os.chdir(cwd)
         pulumi.export = real_export  # type: ignore[assignment]
         sys.path[:] = sys_path
+        logger.removeHandler(handler)
     declared = sorted(monitor.declared, key=lambda d: (d.type, d.name))
-    return Recording(stack=stack, declared=declared, outputs=outputs, warnings=warnings)
+    facts = sorted(record.facts.values(), key=lambda f: f.key) if record is not None else []
+    warnings = list(dict.fromkeys(handler.messages))
+    return Recording(stack=stack, declared=declared, outputs=outputs, warnings=warnings, files=facts)

@@ -30,8 +30,8 @@ from typing import Any
 import pulumi
 import yaml
 
+from config.load import ConfigError, from_stack_file, read_stack_file
 from stacks import mockrun, rules
-from stacks.load import ConfigError, from_stack_file, read_stack_file
 
 ROOT = Path(__file__).resolve().parent.parent
 COMMAND = "command:remote:Command"
@@ -39,12 +39,14 @@ RELEASE = "kubernetes:helm.sh/v3:Release"
 
 
 def build_plan(stack_file: Path) -> tuple[mockrun.Recording, list[rules.Violation]]:
-    from_stack_file(stack_file)  # raises ConfigError, like the program would
+    """A review: the program under mocks, with the provisioner's files recorded (present:
+    size and sha256; absent: "required at pulumi up") instead of required."""
+    from_stack_file(stack_file, review=True)  # raises ConfigError, like the program would
     raw, encrypted = read_stack_file(stack_file)
     secret_keys = sorted({p.split(".")[0].split("[")[0] for p in encrypted})
     stack = stack_file.name.removeprefix("Pulumi.").removesuffix(".yaml")
     # the program itself checks the chart values (pulumi.RunError, as in `pulumi up`)
-    rec = mockrun.run(raw, stack, stack_file.resolve().parent, secret_keys)
+    rec = mockrun.run(raw, stack, stack_file.resolve().parent, secret_keys, review=True)
     return rec, rules.check(rec)
 
 
@@ -99,6 +101,9 @@ def write_plan(rec: mockrun.Recording, violations: list[rules.Violation], out: P
     declared = rec.declared
     (out / "resources.json").write_text(dump([d.as_json() for d in declared]))
     (out / "outputs.json").write_text(dump(rec.outputs))
+    (out / "files.json").write_text(
+        dump({f.key: {"path": f.given, "size": f.size, "sha256": f.sha256} for f in rec.files})
+    )
     (out / "graph.mmd").write_text(mermaid(declared))
 
     releases = []
@@ -137,6 +142,14 @@ def write_plan(rec: mockrun.Recording, violations: list[rules.Violation], out: P
     lines.append(f"helm releases: {len(releases)}")
     lines += [f"  {r}" for r in sorted(releases)]
     lines.append(f"outputs: {', '.join(sorted(rec.outputs))}")
+    present = [f for f in rec.files if f.present]
+    absent = [f for f in rec.files if not f.present]
+    if present:
+        lines.append(f"provisioner files: {len(present)}")
+        lines += [f"  {f.describe()}" for f in present]
+    if absent:
+        lines.append(f"absent here — required at pulumi up: {len(absent)}")
+        lines += [f"  {f.key}: {f.given}" for f in absent]
     for w in rec.warnings:
         lines.append(f"warning: {w}")
     if violations:

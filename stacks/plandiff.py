@@ -169,7 +169,7 @@ def plan_resources(project: Path, stack: str, notes: list[str]) -> list[dict[str
         return []
     code = (
         "import json, sys; from pathlib import Path; sys.path.insert(0, '.');"
-        "from stacks.load import ConfigError, from_stack_file\n"
+        "from config.load import ConfigError, from_stack_file\n"
         "try:\n    from_stack_file(Path(sys.argv[1]))\n"
         "except ConfigError as e:\n    print(json.dumps([p.message for p in e.problems]))\n"
     )

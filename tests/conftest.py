@@ -16,7 +16,7 @@ if str(ROOT) not in sys.path:
 
 from stacks import mockrun  # noqa: E402
 
-HOST_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAITestHostKeyForUnitTestsOnly000000000000000"
+HOST_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGV4YW1wbGUtVGVzdEhvc3RLZS1SRVBMQUNFLVdJVEgt"
 
 
 def node(name: str, host: str, **extra: Any) -> dict[str, Any]:

@@ -36,7 +36,7 @@ def plans(stack_dirs: dict[str, Path]) -> dict[str, tuple[Recording, list[Any]]]
 
 
 def k8s_version() -> str:
-    from stacks.model import K3s
+    from config.cluster import K3s
 
     return ".".join(K3s().version.lstrip("v").split(".")[:2])
 

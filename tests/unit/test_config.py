@@ -11,9 +11,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from config.load import ConfigError, from_stack_file, validate
 from stacks.__main__ import main as stacks_cli
-from stacks.load import ConfigError, from_stack_file, validate
-from tests.conftest import ROOT, cluster_only, node, run_program, with_
+from tests.conftest import HOST_KEY, ROOT, cluster_only, node, run_program, with_
 
 
 def problems(raw: dict[str, Any], base: Path = ROOT) -> list[str]:
@@ -40,7 +40,7 @@ def test_prod_stack_validates(prod_dir: Path) -> None:
 
 def test_prod_without_bundle_names_the_keys() -> None:
     msgs = problems(
-        __import__("stacks.load", fromlist=["x"]).read_stack_file(ROOT / "Pulumi.prod.yaml")[0], Path("/nonexistent")
+        __import__("config.load", fromlist=["x"]).read_stack_file(ROOT / "Pulumi.prod.yaml")[0], Path("/nonexistent")
     )
     assert any(m.startswith("ai-platform:cluster.k3s.airgap.binary: file not found") for m in msgs)
 
@@ -145,9 +145,15 @@ def test_standalone_dataflow_beside_csghub_is_refused() -> None:
     )
 
 
+KUBECONFIG = (
+    "apiVersion: v1\nkind: Config\nclusters: [{name: c, cluster: {server: 'https://10.9.0.1:6443'}}]\n"
+    "contexts: [{name: c, context: {cluster: c, user: u}}]\ncurrent-context: c\nusers: [{name: u, user: {}}]\n"
+)
+
+
 def test_existing_cluster_excludes_nodes() -> None:
     raw = cluster_only()
-    raw["cluster"]["kubeconfig"] = "apiVersion: v1\nkind: Config\n"
+    raw["cluster"]["kubeconfig"] = KUBECONFIG
     assert (
         "ai-platform:cluster.kubeconfig: existing-cluster mode (kubeconfig given) excludes servers and agents"
         in problems(raw)
@@ -168,7 +174,7 @@ def test_encrypted_value_on_plain_field_is_refused(tmp_path: Path) -> None:
     stack = tmp_path / "Pulumi.x.yaml"
     stack.write_text(
         "config:\n  ai-platform:cluster:\n    ssh: {privateKey: {secure: v1:abc}, user: {secure: v1:def}}\n"
-        "    servers: [{name: a, host: 10.0.0.1, hostKey: 'ssh-ed25519 AAAA'}]\n"
+        f"    servers: [{{name: a, host: 10.0.0.1, hostKey: '{HOST_KEY}'}}]\n"
         "  ai-platform:csghub: {enabled: false}\n  ai-platform:gateway: {enabled: false}\n"
     )
     with pytest.raises(ConfigError) as err:
