@@ -23,7 +23,7 @@ import yaml
 
 from tests.engine.controlplane import ControlPlane
 from tests.engine.engine import REPO, EngineEnv, tool
-from tests.engine.stack import NODE
+from tests.engine.stack import NODE, OCTOPUS_LABEL
 
 HERE = Path(__file__).resolve().parent
 ARTIFACTS = Path(os.environ.get("AIP_ENGINE_ARTIFACTS", REPO / "build" / "engine"))
@@ -127,7 +127,9 @@ def engine_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EngineC
     try:
         cp.start()
         cluster = EngineCluster(cp.kubeconfig, cp.kubeconfig_path, cp.bin["kubectl"], "127.0.0.1", cp)
-        cp.simulated_node(NODE)
+        # The node Octopus runs on carries its nodeSelector label: on an existing cluster the
+        # program labels no node (it does in provisioned mode), its admin does.
+        cp.simulated_node(NODE, {OCTOPUS_LABEL[0]: OCTOPUS_LABEL[1]})
         _apply_packaged(cluster, only_missing=False)
         cp.wait_for(
             lambda: (

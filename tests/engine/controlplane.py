@@ -245,7 +245,7 @@ class ControlPlane:
                 raise TimeoutError(f"waited {timeout or self.start_timeout}s for {what}")
             time.sleep(0.5)  # polling interval of a condition, not a synchronisation
 
-    def simulated_node(self, name: str) -> None:
+    def simulated_node(self, name: str, labels: dict[str, str] | None = None) -> None:
         """A Node kept Ready by kwok (the pinned build), whose pods kwok marks Running: no
         process runs, but the controllers, the scheduler and rollouts act on it for real."""
         if not any(p.name == "kwok" for p in self.procs):
@@ -272,9 +272,9 @@ class ControlPlane:
                             "kubernetes.io/os": "linux",
                             "kubernetes.io/arch": "amd64",
                             "type": "kwok",
+                            **(labels or {}),
                         },
                     },
-                    "spec": {"taints": [{"key": "kwok.x-k8s.io/node", "value": "fake", "effect": "NoSchedule"}]},
                 }
             )
         )

@@ -180,8 +180,8 @@ class Result:
 class Workspace:
     """One project + stack under the real engine, everything inside DIR.
 
-    The project directory holds Pulumi.yaml and links to the program (`__main__.py`,
-    `components/`, `stacks/`), so the stack file, the state and any Pulumi.<stack>.yaml the
+    The project directory holds Pulumi.yaml and links to the program (`__main__.py` and the
+    top-level packages: `components/`, `config/`, `stacks/`), so the stack file, the state and any Pulumi.<stack>.yaml the
     CLI writes stay out of the checkout.
     """
 
@@ -197,7 +197,9 @@ class Workspace:
         self.project.mkdir(parents=True, exist_ok=True)
         self.backend.mkdir(parents=True, exist_ok=True)
         shutil.copy(REPO / "Pulumi.yaml", self.project / "Pulumi.yaml")
-        for name in ("__main__.py", "components", "stacks"):
+        # the program: __main__.py and every top-level package it may import (not tests/)
+        packages = [p.name for p in REPO.iterdir() if (p / "__init__.py").is_file() and p.name != "tests"]
+        for name in ("__main__.py", *sorted(packages)):
             link = self.project / name
             if not link.exists():
                 link.symlink_to(REPO / name)

@@ -10,8 +10,9 @@ charts and manifests are on this machine (or stood in for by a local stand-in, n
 | csghub     | Helm release of tests/engine/standin-charts/csghub (STAND-IN: the registry   |
 |            | secret the program reads back, the KnativeServing it patches), CoreDNS hosts |
 | dataflow   | bundled: values of the CSGHub release                                        |
-| octopus    | 5 PV + 5 PVC (protected, bound for real), Helm release of the STAND-IN chart |
-|            | tests/engine/standin-charts/octopus                                          |
+| octopus    | Helm release of the STAND-IN chart tests/engine/standin-charts/octopus: the |
+|            | chart's own 5 PV + 5 PVC from the program's values, bound for real (on first |
+|            | consumer: a Deployment scheduled on the kwok node)                           |
 | open-hydra | OFF: its InnoDBCluster waits for `.status.cluster.status=ONLINE`, which only |
 |            | the running mysql-operator (a container) writes, and its APIService patch    |
 |            | waits for `Available`, which kube-aggregator sets only when open-hydra-server |
@@ -30,13 +31,16 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 STANDIN = HERE / "standin-charts"
 NODE = "engine-node-0"  # the simulated node (kwok) Octopus' node-local volumes are pinned to
+OCTOPUS_LABEL = ("octopus.openi.pcl.cn/node", "server")  # octopus.nodeSelectorKey/Value (defaults)
 DOMAIN = "engine.test"
 
-# Every SecretStr of the model that the program generates when it is absent (stacks/model.py:
+# Every secret of the config model that the program generates when it is absent (config/:
 # "generated when absent"), as config paths. k3s.token is not here: existing-cluster mode
 # provisions no node, so the program needs none.
 GENERATED_SECRETS = {
     "csghub.admin.password": 24,
+    "csghub.credentials.lokiPassword": 32,
+    "csghub.credentials.prometheusPassword": 32,
     "octopus.credentials.tasksetAdminToken": 32,
     "octopus.credentials.minioAccessKey": 20,
     "octopus.credentials.minioSecretKey": 40,

@@ -22,7 +22,7 @@ from stacks import plan as offline_plan
 from tests.engine import compare
 from tests.engine.conftest import ARTIFACTS, EngineCluster
 from tests.engine.engine import PROVIDER_CODE, EngineEnv, Workspace, build_record
-from tests.engine.stack import EngineStack, engine_stack
+from tests.engine.stack import DOMAIN, EngineStack, engine_stack
 
 pytestmark = [pytest.mark.engine, pytest.mark.incremental]
 
@@ -42,6 +42,16 @@ def changes(preview: dict[str, Any]) -> list[dict[str, Any]]:
     return [s for s in preview.get("steps", []) if s.get("op") not in ("same", "read")]
 
 
+def packaged(c: EngineCluster) -> dict[str, Any]:
+    """What the program patches on the packaged objects: their annotations, as the server has them."""
+    sc = c.get("storageclass", "local-path")
+    coredns = c.get("deployment", "coredns", "-n", "kube-system")
+    return {
+        "storageclass": sc["metadata"].get("annotations") or {},
+        "coredns template": coredns["spec"]["template"]["metadata"].get("annotations") or {},
+    }
+
+
 class Life:
     """What the steps share."""
 
@@ -50,6 +60,8 @@ class Life:
     cluster: EngineCluster
     before: set[tuple[str, str, str]]
     after_up: set[tuple[str, str, str]]
+    packaged_before: dict[str, Any]
+    packaged_after_up: dict[str, Any]
 
 
 @pytest.fixture(scope="module")
@@ -58,6 +70,7 @@ def life(engine_env: EngineEnv, engine_cluster: EngineCluster, tmp_path_factory:
     life = Life()
     life.cluster = engine_cluster
     life.before = engine_cluster.inventory()
+    life.packaged_before = packaged(engine_cluster)
     life.stack = engine_stack(engine_cluster.kubeconfig, engine_cluster.gateway_address, work)
     life.ws = Workspace(engine_env, work, STACK)
     life.ws.init(life.stack.plain, life.stack.secrets)
@@ -130,14 +143,17 @@ def test_up(life: Life) -> None:
     )
     for ns in ("csghub", "octopus", "knative-serving"):
         assert c.exists("namespace", ns)
+    # Octopus' volumes are the chart's (stand-in): each claim bound to its static volume by
+    # the real scheduler and PV controller, through the class and node affinity the program set.
     for svc in ("minio", "mysql", "redis", "logger", "logstash"):
         pvc = c.get("pvc", f"octopus-{svc}-pvc", "-n", "octopus")
-        assert pvc["status"]["phase"] == "Bound" and pvc["spec"]["volumeName"] == f"octopus-{svc}-pv"
+        assert pvc["status"]["phase"] == "Bound" and pvc["spec"]["volumeName"] == f"octopus-{svc}-pv", pvc
+    life.packaged_after_up = packaged(c)
     ks = c.get("knativeserving", "knative-serving", "-n", "knative-serving")
     assert ks["spec"]["ingress"]["kourier"]["service-type"] == "ClusterIP"
     assert ks["metadata"]["annotations"]["ai-platform.io/applied-for-revision"] == "1"
     dns = c.get("configmap", "coredns-custom", "-n", "kube-system")
-    assert "127.0.0.1 csghub.engine.test" in dns["data"]["engine.test.server"] or c.gateway_address != "127.0.0.1"
+    assert f"{c.gateway_address} {DOMAIN} " in dns["data"][f"{DOMAIN}.server"], dns["data"]
     coredns = c.get("deployment", "coredns", "-n", "kube-system")
     assert "ai-platform.io/coredns-custom-sha256" in coredns["spec"]["template"]["metadata"]["annotations"]
     assert c.exists("secret", "csghub-tls", "-n", "csghub")
@@ -267,10 +283,7 @@ def test_destroy_removes_what_the_stack_created_and_nothing_else(life: Life) -> 
     after = c.inventory()
     assert after == life.before, {"left behind": sorted(after - life.before), "removed": sorted(life.before - after)}
     # The patched packaged objects are back to what they were (their fields are ours no more).
-    sc = c.get("storageclass", "local-path")
-    assert "storageclass.kubernetes.io/is-default-class" not in (sc["metadata"].get("annotations") or {})
-    coredns = c.get("deployment", "coredns", "-n", "kube-system")
-    annotations = coredns["spec"]["template"]["metadata"].get("annotations") or {}
-    assert "ai-platform.io/coredns-custom-sha256" not in annotations
+    assert "ai-platform.io/coredns-custom-sha256" in life.packaged_after_up["coredns template"]
+    assert packaged(c) == life.packaged_before
     state = json.loads(life.ws.pulumi("stack", "export").stdout)
     assert [r["type"] for r in state["deployment"].get("resources") or []] == []
