@@ -29,6 +29,7 @@ PYHOST=v3.79.0
 KPROV=v4.0.0-20260115033456-f47bc2d6f199
 KPROV_STAMP=4.34.2
 KSDK=v4.24.0
+KPROV_NOTE="code of the January 2026 commit ${KPROV##*-}, not the $KPROV_STAMP release"
 HELM=v3.19.0
 ACTIONLINT=v1.7.7
 
@@ -180,7 +181,7 @@ ensure_group() {
   local t0=$SECONDS tmp="$CACHE/.build-$group-$version" work
   work=$(mktemp -d "${TMPDIR:-/tmp}/aip-tools.XXXXXX")
   rm -rf "$tmp" && mkdir -p "$tmp"
-  log "building $group $version (once; cached in $dir)"
+  log "building $group $version (once; cached in $dir)${KPROV_NOTE:+$([ "$group" = pulumi-kubernetes ] && echo ": $KPROV_NOTE")}"
   if ! build_group "$group" "$version" "$tmp" "$work/src" >"$work/log" 2>&1; then
     tail -n 30 "$work/log" >&2
     log "building $group $version failed (log above)"
@@ -214,7 +215,9 @@ case "$cmd" in
       read -r g v < <(group_of "$t")
       p=$(path_of "$t")
       if [ -f "$CACHE/$g-$v/.complete" ]; then s=built; else s=missing; fi
-      printf '%-28s %-40s %s %s\n' "$t" "$v" "$p" "$s"
+      note=""
+      [ "$g" = pulumi-kubernetes ] && note=" ($KPROV_NOTE)"
+      printf '%-28s %-40s %s %s%s\n' "$t" "$v" "$p" "$s" "$note"
     done
     ;;
   *)
