@@ -6,7 +6,7 @@ The cluster comes from one of two sources (`engine_cluster`):
   (tests/engine/k3s-packaged.yaml);
 - `AIP_ENGINE_KUBECONFIG=<file>`: an existing cluster, e.g. the kubeconfig the program read
   back from the SSH test hosts' control plane (issue 18). The packaged objects are created
-  only where missing.
+  only where missing; the node `AIP_ENGINE_NODE` gets Octopus' label for the test's time.
 """
 
 from __future__ import annotations
@@ -121,7 +121,12 @@ def engine_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EngineC
         host = server.split("://", 1)[1].rsplit(":", 1)[0].strip("[]")
         cluster = EngineCluster(text, path, str(tool("kubectl")), host)
         _apply_packaged(cluster, only_missing=True)
-        yield cluster
+        label = f"{OCTOPUS_LABEL[0]}={OCTOPUS_LABEL[1]}"
+        cluster.kubectl("label", "node", NODE, label, "--overwrite")
+        try:
+            yield cluster
+        finally:
+            cluster.kubectl("label", "node", NODE, f"{OCTOPUS_LABEL[0]}-", check=False)
         return
     cp = ControlPlane(tmp_path_factory.mktemp("control-plane"))
     try:

@@ -21,6 +21,7 @@ charts and manifests are on this machine (or stood in for by a local stand-in, n
 
 from __future__ import annotations
 
+import os
 import secrets
 import string
 import subprocess
@@ -30,7 +31,9 @@ from typing import Any
 
 HERE = Path(__file__).resolve().parent
 STANDIN = HERE / "standin-charts"
-NODE = "engine-node-0"  # the simulated node (kwok) Octopus' node-local volumes are pinned to
+# The node Octopus runs on (its node-local volumes are pinned to it): the kwok node of the
+# loopback control plane, or AIP_ENGINE_NODE on a given cluster.
+NODE = os.environ.get("AIP_ENGINE_NODE", "engine-node-0")
 OCTOPUS_LABEL = ("octopus.openi.pcl.cn/node", "server")  # octopus.nodeSelectorKey/Value (defaults)
 DOMAIN = "engine.test"
 
