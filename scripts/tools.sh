@@ -17,7 +17,7 @@
 #   pulumi-kubernetes  pulumi-resource-kubernetes: the January 2026 provider commit below,
 #               stamped 4.34.2 so the pinned SDK loads it — it is NOT the 4.34.2 release
 #   helm, actionlint
-# Cold costs on 2 cores: see docs/toolchain.md.
+# Cold costs on 2 cores: see docs/engine.md.
 set -euo pipefail
 
 CACHE=${AIP_CACHE:-$HOME/.cache/ai-platform}
