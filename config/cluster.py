@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Literal
 
 import yaml
-from pydantic import AfterValidator, Field, SecretStr, model_validator
+from pydantic import AfterValidator, Field, SecretStr, field_validator, model_validator
 
 from config.base import ENCRYPTED_PLACEHOLDER, Model, Secret
 from config.fields import (
@@ -114,13 +114,14 @@ class Node(Model):
         default_factory=list, description="Extra K3s flags (`--flag=value`); flags the program owns are refused."
     )
 
-    @model_validator(mode="after")
-    def _flags(self) -> Node:
-        for arg in self.extra_args:
+    @field_validator("extra_args")
+    @classmethod
+    def _flags(cls, args: list[str]) -> list[str]:
+        for arg in args:
             flag = arg[2:].partition("=")[0]
             if flag in OWNED_FLAGS:
                 raise ValueError(f"extraArgs entry {arg!r}: --{flag} is set by {OWNED_FLAGS[flag]}; configure it there")
-        return self
+        return args
 
 
 class RegistryMirror(Model):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
 from pydantic import Field
 
@@ -16,6 +16,7 @@ from config.fields import (
     K8sObjectName,
     Port,
     Quantity,
+    RepoPath,
     TimeZone,
     UserName,
     Word,
@@ -61,7 +62,7 @@ class ExternalObjectStore(Model):
 
 class ExternalRegistry(Model):
     registry: HostPort
-    repository: Annotated[str, Field(pattern=r"^[a-z0-9]+([._-][a-z0-9]+)*(/[a-z0-9]+([._-][a-z0-9]+)*)*$")] = "csghub"
+    repository: RepoPath = "csghub"
     username: Word
     password: Secret
     insecure: bool = False

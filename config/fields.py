@@ -21,6 +21,7 @@ import ipaddress
 import posixpath
 import re
 import unicodedata
+import warnings
 from typing import Annotated
 from urllib.parse import urlsplit
 
@@ -181,6 +182,12 @@ def _registry_key(value: str) -> str:
     return "*" if value == "*" else _host_port(value)
 
 
+def _repo_path(value: str) -> str:
+    if len(value) > 255 or not re.fullmatch(r"[a-z0-9]+([._-][a-z0-9]+)*(/[a-z0-9]+([._-][a-z0-9]+)*)*", value):
+        raise ValueError(f"{value[:80]!r} is not a repository path (lower-case, '/'-separated, at most 255)")
+    return value
+
+
 def _image_registry(value: str) -> str:
     """An image registry with an optional repository prefix: host[:port][/path]."""
     head, _, path = value.partition("/")
@@ -334,7 +341,7 @@ def _user(value: str) -> str:
 
 
 def _timezone(value: str) -> str:
-    if not _TIMEZONE.fullmatch(value):
+    if len(value) > 64 or not _TIMEZONE.fullmatch(value):
         raise ValueError(f"{value!r} is not a time zone name (e.g. Etc/UTC, Asia/Shanghai)")
     return value
 
@@ -348,6 +355,8 @@ def _node_path(value: str) -> str:
             f"{value!r} is not an absolute, normalised path (letters, digits and ._+@,=:- between '/'; "
             "no '..', '//', trailing '/' or whitespace)"
         )
+    if any(len(part) > 255 for part in value.split("/")):
+        raise ValueError(f"{value[:40]!r}...: a path component is longer than 255 characters")
     if value in _SYSTEM_DIRS:
         raise ValueError(f"{value!r} is a system directory; name a directory of its own below it")
     return value
@@ -366,6 +375,8 @@ PROVISIONER_FILE = _ProvisionerFile()
 def _provisioner_path(value: str) -> str:
     """A path on the provisioner (relative to the project directory, or absolute)."""
     _word(value, "a file path")
+    if any(len(part.encode()) > 255 for part in value.split("/")):
+        raise ValueError(f"{value[:40]!r}...: a path component is longer than 255 bytes")
     return value
 
 
@@ -375,7 +386,9 @@ def _regex(value: str) -> str:
     if re.search(r"\(\?[=!<]|\\[1-9]|\(\?P=", value):
         raise ValueError(f"{value!r} uses look-around or back-references, which containerd's RE2 does not support")
     try:
-        re.compile(value)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)  # "possible nested set": still valid
+            re.compile(value)
     except re.error as exc:
         raise ValueError(f"{value!r} is not a regular expression ({exc})") from None
     return value
@@ -438,6 +451,7 @@ Cidr = Annotated[str, AfterValidator(_cidr)]
 HostPort = Annotated[str, AfterValidator(_host_port)]
 RegistryKey = Annotated[str, AfterValidator(_registry_key)]
 ImageRegistry = Annotated[str, AfterValidator(_image_registry)]
+RepoPath = Annotated[str, AfterValidator(_repo_path)]  # an image repository path (no host)
 HttpsUrl = Annotated[str, AfterValidator(_https_url)]
 HttpUrl = Annotated[str, AfterValidator(_http_url)]
 NodeName = Annotated[str, AfterValidator(_rfc1123_label)]

@@ -119,6 +119,13 @@ def resolve(base_dir: Path, given: str) -> Path:
 
 
 def fact(base_dir: Path, key: str, given: str) -> FileFact:
+    try:
+        return _fact(base_dir, key, given)
+    except OSError:  # unreadable: as good as absent for the plan, a problem for pulumi up
+        return FileFact(key, given)
+
+
+def _fact(base_dir: Path, key: str, given: str) -> FileFact:
     path = resolve(base_dir, given)
     if path.is_file():
         h = hashlib.sha256()

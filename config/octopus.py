@@ -20,11 +20,11 @@ from config.fields import (
     PinnedVersion,
     ProvisionerPath,
     Quantity,
+    RepoPath,
     UserName,
     Word,
 )
 
-RepoPath = Annotated[str, Field(pattern=r"^[a-z0-9]+([._-][a-z0-9]+)*(/[a-z0-9]+([._-][a-z0-9]+)*)*$")]
 UrlPath = Annotated[str, Field(pattern=r"^/[A-Za-z0-9._~/-]*$", max_length=256)]
 
 

@@ -217,6 +217,13 @@ def chart_value_problems(cfg: StackConfig, base_dir: Path) -> tuple[list[Problem
             return
         problems.extend(Problem(key, f"chart value {e} (schema: {schema.origin})") for e in schema.errors(values))
 
+    for key, chart_source in (("csghub.chart", cfg.csghub.chart), ("dataflow.chart", cfg.dataflow.chart)):
+        local = chart_source.local_path
+        if local is not None and not files.present(base_dir, local):
+            notes.append(
+                f"{key}.localPath {local}: {files.ABSENT}; it cannot be rendered here, so its values are checked "
+                f"against the shipped schema of {chart_source.name} {chart_source.version}"
+            )
     if cfg.csghub.enabled:
         chart = cfg.csghub.chart
         values = csghub_validation_values(cfg)

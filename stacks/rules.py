@@ -91,7 +91,8 @@ def no_seed_credentials(v: View) -> Iterable[str]:
 def pinned_versions(v: View) -> Iterable[str]:
     if v.type == "kubernetes:helm.sh/v3:Release":
         chart = str(v.inputs.get("chart", ""))
-        local = chart.startswith(("/", "./", "../")) or chart.endswith(".tgz")
+        # a local chart (airgap) has no repository: it is pinned by being that file
+        local = not v.inputs.get("repositoryOpts") or chart.startswith(("/", "./", "../")) or chart.endswith(".tgz")
         if not local and not _VERSION.fullmatch(str(v.inputs.get("version", ""))):
             yield f"chart {chart!r} has no pinned version (got {v.inputs.get('version')!r})"
     if v.type in ("kubernetes:yaml/v2:ConfigFile", "kubernetes:yaml:ConfigFile"):
