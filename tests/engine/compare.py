@@ -27,10 +27,13 @@ from typing import Any
 
 import yaml
 
-SECRET = "[secret]"
+from stacks import mockrun
+
+SECRET = mockrun.SECRET
 # The engine's placeholder for a value not known during preview.
 UNKNOWN_ENGINE = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
-UNKNOWN_PLAN = "[unknown]"
+# The plan's placeholder for what only `up` computes (a release's revision, resourceVersion).
+UNKNOWN_PLAN = mockrun.COMPUTED
 STACK_TYPE = "pulumi:pulumi:Stack"
 
 
