@@ -106,6 +106,7 @@ class Res:
     parent: str | None
     inputs: dict[str, Any]
     read: bool = False
+    custom: bool = True
 
     @property
     def key(self) -> str:
@@ -118,7 +119,7 @@ def from_plan(resources: list[dict[str, Any]]) -> dict[str, Res]:
         parent = r.get("parent")
         if parent and parent.startswith(f"{STACK_TYPE}::"):
             parent = None
-        res = Res(r["type"], r["name"], parent, r.get("inputs") or {}, bool(r.get("read")))
+        res = Res(r["type"], r["name"], parent, r.get("inputs") or {}, bool(r.get("read")), bool(r.get("custom", True)))
         out[res.key] = res
     return out
 
@@ -140,7 +141,7 @@ def from_preview(preview: dict[str, Any]) -> dict[str, Res]:
         if parent and parent.startswith(f"{STACK_TYPE}::"):
             parent = None
         read = step.get("op") in ("read", "refresh") or bool(state.get("external"))
-        res = Res(typ, name, parent, state.get("inputs") or {}, read)
+        res = Res(typ, name, parent, state.get("inputs") or {}, read, bool(state.get("custom", True)))
         out[res.key] = res
     return out
 
@@ -253,6 +254,10 @@ def compare(plan: dict[str, Res], engine: dict[str, Res], inputs: bool = True) -
         for k in both:
             if plan[k].read:
                 continue  # a `get`: the plan records its id/properties, the engine the live object
+            if not engine[k].custom:
+                # a component: the engine keeps no inputs for it in state (a provider-built one,
+                # like yaml/v2 ConfigFile, shows what it built as its children instead)
+                continue
             planned = provider_check(plan[k].type, plan[k].inputs)
             m, extra = diff_inputs(planned, engine[k].inputs)
             added = ENGINE_ADDED.get(plan[k].type, {})

@@ -111,7 +111,7 @@ def engine_env() -> EngineEnv:
     return EngineEnv.create(python if python.exists() else None)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def engine_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EngineCluster]:
     given = os.environ.get("AIP_ENGINE_KUBECONFIG")
     if given:
