@@ -13,7 +13,8 @@ charts and manifests are on this machine (or stood in for by a local stand-in, n
 | octopus    | Helm release of the STAND-IN chart tests/engine/standin-charts/octopus: the |
 |            | chart's own 5 PV + 5 PVC from the program's values, bound for real (on first |
 |            | consumer: a Deployment scheduled on the kwok node)                           |
-| open-hydra | OFF: its InnoDBCluster waits for `.status.cluster.status=ONLINE`, which only |
+| open-hydra | OFF here (previewed in test_engine_openhydra_preview.py, real manifests):  |
+|            | its InnoDBCluster waits for `.status.cluster.status=ONLINE`, which only      |
 |            | the running mysql-operator (a container) writes, and its APIService patch    |
 |            | waits for `Available`, which kube-aggregator sets only when open-hydra-server |
 |            | answers; no container runs here (kwok simulates pods, it runs no process)    |
