@@ -26,6 +26,7 @@ import pulumi_random as random
 
 from components import helm
 from components.dataflow import merge
+from components.gpu import PRODUCT_LABEL
 from components.secrets import given_or_generated, secret_leaves
 from config.csghub import Csghub
 from config.gateway import Gateway
@@ -197,6 +198,7 @@ def build_values(
     secret: Secret,
     credentials: Mapping[str, Any] | None = None,
     passthrough_secret: bool = False,
+    gpu_resource: str = "nvidia.com/gpu",
 ) -> dict[str, Any]:
     """The release's values. `secret` wraps each secret leaf (Output.secret, or a placeholder);
     CREDENTIALS are the generated or configured passwords of built-in services (loki,
@@ -230,7 +232,8 @@ def build_values(
     if cfg.gpu:
         values["runner"] = {
             **values["runner"],
-            "gpuModelLabel": {"typeLabel": "nvidia.com/gpu.product", "capacityLabel": "nvidia.com/gpu"},
+            # the node label the K3s component sets from gpuModel, the resource the plugin advertises
+            "gpuModelLabel": {"typeLabel": PRODUCT_LABEL, "capacityLabel": gpu_resource},
         }
     for service, password in sorted((credentials or {}).items()):
         values[service] = {"gateway": {"basicAuth": {"username": service, "password": password}}}
@@ -336,6 +339,7 @@ class CsghubArgs:
     endpoints: Endpoints
     # The csghub config key held a `secure:` value: every pass-through value stays secret.
     values_secret: bool = False
+    gpu_resource: str = "nvidia.com/gpu"
     dataflow_values: Callable[[Secret], dict[str, Any]] | None = None
     depends_on: list[pulumi.Resource] = field(default_factory=list)
 
@@ -392,6 +396,7 @@ class CsghubLayer(pulumi.ComponentResource):
             secret=secret,
             credentials=self.service_credentials,
             passthrough_secret=args.values_secret,
+            gpu_resource=args.gpu_resource,
         )
         self.release = helm.release(
             f"{name}-release",

@@ -27,6 +27,7 @@ from components import csghub as csghub_mod
 from components.csghub import CsghubArgs, CsghubLayer, Endpoints, endpoints
 from components.dataflow import DataflowArgs, DataflowLayer, bundled_values, merge, placeholder, standalone_values
 from components.gateway import GatewayArgs, GatewayLayer, gateway_values
+from components.gpu import GpuArgs, GpuLayer
 from components.k3s import K3sCluster, K3sClusterArgs
 from components.knative import KnativeArgs, KnativeLayer, runner_values
 from components.octopus import Octopus, OctopusArgs
@@ -35,6 +36,7 @@ from components.octopus import chart_values as octopus_chart_values
 from components.openhydra import OpenHydra, OpenHydraArgs, mysql_host_pattern
 from components.storage import StorageArgs, StorageLayer
 from config import files
+from config.cluster import Node
 from config.fields import parse_taint
 from config.load import ConfigError, Problem
 from config.stack import OPENHYDRA_NODE_LABEL, StackConfig
@@ -124,26 +126,27 @@ def octopus_address(cfg: StackConfig) -> str | None:
     return hosts.get(octopus.nodes[0])
 
 
+def tolerations_for(nodes: list[Node]) -> list[dict[str, str]]:
+    """Tolerations of exactly the taints of NODES."""
+    found: dict[tuple[str, str | None, str], dict[str, str]] = {}
+    for node in nodes:
+        for taint in node.taints:
+            key, value, effect = parse_taint(taint)
+            how = {"operator": "Equal", "value": value} if value is not None else {"operator": "Exists"}
+            found[(key, value, effect)] = {"key": key, **how, "effect": effect}
+    return [found[k] for k in sorted(found, key=str)]
+
+
 def openhydra_placement(cfg: StackConfig) -> dict[str, Any]:
     """Where open-hydra's server may run is where its host directories are: the same node
     list (openhydra.nodes, default all) labels those nodes and gives the pods a selector for
     that label and tolerations for exactly those nodes' taints."""
     hydra = cfg.openhydra
     named = cfg.openhydra_nodes() if cfg.provisioned else []
-    tolerations: dict[tuple[str, str | None, str], dict[str, str]] = {}
-    for node in named:
-        for taint in node.taints:
-            key, value, effect = parse_taint(taint)
-            t = {
-                "key": key,
-                "effect": effect,
-                **({"operator": "Equal", "value": value} if value is not None else {"operator": "Exists"}),
-            }
-            tolerations[(key, value, effect)] = t
     selector = {OPENHYDRA_NODE_LABEL: "true"} if (named or hydra.nodes) else None
     return {
         "node_selector": selector,
-        "tolerations": [tolerations[k] for k in sorted(tolerations, key=str)],
+        "tolerations": tolerations_for(named),
         "host_dirs_made": cfg.provisioned,
         "mysql_root_host": hydra.mysql_root_host or mysql_host_pattern(cfg.cluster.k3s.cluster_cidr),
     }
@@ -285,6 +288,21 @@ def build(cfg: StackConfig, stack: str, base_dir: Path, secret_keys: frozenset[s
     credentials: dict[str, Any] = {}
     sc = storage_class(cfg)
 
+    gpu = cfg.cluster.gpu
+    slicing = cfg.openhydra.gpu_time_slicing
+    wants_gpus = bool(cfg.gpu_nodes()) or (not cfg.provisioned and (cfg.csghub.gpu or slicing.enabled))
+    if wants_gpus and gpu.plugin != "none":
+        GpuLayer(
+            "gpu",
+            GpuArgs(
+                config=gpu,
+                provider=provider,
+                tolerations=tolerations_for(cfg.gpu_nodes()),
+                time_slicing=slicing.replicas if cfg.openhydra.enabled and slicing.enabled else None,
+                runtime_class=cluster.runtime_class,
+            ),
+        )
+
     storage = None
     if cfg.storage.enabled:
         storage = StorageLayer("storage", StorageArgs(config=cfg.storage, provider=provider, nodes=cluster.targets()))
@@ -353,6 +371,7 @@ def build(cfg: StackConfig, stack: str, base_dir: Path, secret_keys: frozenset[s
                 gateway_address=cfg.dns_address() or gateway.address,
                 endpoints=ep,
                 values_secret="csghub" in secret_keys,
+                gpu_resource=cfg.cluster.gpu.resource,
                 dataflow_values=dataflow.csghub_values if dataflow is not None and _dataflow_bundled(cfg) else None,
                 depends_on=[storage] if storage is not None else [],
             ),
@@ -407,6 +426,7 @@ def build(cfg: StackConfig, stack: str, base_dir: Path, secret_keys: frozenset[s
                 local_path_provided=local_path_provided(cfg),
                 gateway_address=address,
                 kubeconfig=cluster.kubeconfig,
+                gpu_resource=cfg.cluster.gpu.resource,
                 **openhydra_placement(cfg),
             ),
             opts=pulumi.ResourceOptions(depends_on=[storage] if storage else []),
