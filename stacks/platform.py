@@ -102,6 +102,14 @@ def storage_class(cfg: StackConfig) -> str | None:
     return "local-path" if cfg.storage.mode == "local-path" else cfg.storage.local_static.class_name
 
 
+def local_path_provided(cfg: StackConfig) -> bool:
+    """The cluster already runs the local-path provisioner: K3s ships it (unless disabled); on
+    an existing cluster, the storage layer in local-path mode relies on its class being there."""
+    if cfg.cluster.kubeconfig is None:
+        return "local-storage" not in cfg.cluster.k3s.disable
+    return cfg.storage.enabled and cfg.storage.mode == "local-path"
+
+
 def default_address(cfg: StackConfig) -> str:
     """Where users reach NodePorts and the gateway when no address is configured."""
     if cfg.gateway.address:
@@ -475,7 +483,7 @@ def build(cfg: StackConfig, stack: str, base_dir: Path, secret_keys: frozenset[s
                 provider=provider,
                 base_dir=base_dir,
                 nodes=cluster.targets(),
-                local_path_provided=cfg.cluster.kubeconfig is None and "local-storage" not in cfg.cluster.k3s.disable,
+                local_path_provided=local_path_provided(cfg),
                 gateway_address=address,
                 kubeconfig=cluster.kubeconfig,
                 gpu_resource=cfg.cluster.gpu.resource,

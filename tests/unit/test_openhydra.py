@@ -89,6 +89,21 @@ def test_local_path_provisioner_only_when_the_cluster_has_none() -> None:
     assert f"{CONFIGFILE}::openhydra-local-path" in cluster.dependencies
 
 
+def test_existing_cluster_whose_local_path_class_the_storage_layer_patches_gets_no_second_provisioner() -> None:
+    kubeconfig = "apiVersion: v1\nkind: Config\nclusters: [{name: a, cluster: {server: 'https://k:6443'}}]\n"
+    raw = hydra()
+    raw["cluster"] = {"kubeconfig": kubeconfig}
+    raw["storage"] = {"mode": "local-path"}
+    rec = run_program(raw)
+    assert [d for d in rec.by_type(CONFIGFILE) if d.name == "openhydra-local-path"] == []
+    raw["storage"] = {"enabled": False}  # nothing says the cluster has it: installed
+    assert rec_has_local_path(run_program(raw))
+
+
+def rec_has_local_path(rec: Recording) -> bool:
+    return any(d.name == "openhydra-local-path" for d in rec.by_type(CONFIGFILE))
+
+
 # -- server -----------------------------------------------------------------------------------
 
 
