@@ -27,6 +27,7 @@ from tests.engine.stack import NODE, OCTOPUS_LABEL
 
 HERE = Path(__file__).resolve().parent
 ARTIFACTS = Path(os.environ.get("AIP_ENGINE_ARTIFACTS", REPO / "build" / "engine"))
+ARTIFACTS.mkdir(parents=True, exist_ok=True)  # every test module writes its artifacts here
 
 # Kinds whose objects come and go by themselves (controllers, leases, events): not part of
 # "what the stack created".
