@@ -7,7 +7,9 @@ plan, secrets on stdin):
     install        k3s-install.sh: settings files, install/upgrade, restart only on change
     ready          k3s-node-ready.sh on the first server: wait for the node to be Ready;
                    its delete drains the node and deletes its Node object
-    registries     k3s-registries.sh: registries.yaml, restart only on change, node after node
+    registries     k3s-registries.sh: registries.yaml, restart only on change: servers one after
+                   the other, then agents in lanes (one per 50 agents, or
+                   cluster.k3s.rolloutConcurrency), each lane node after node
                    (on create only when other layers add entries; always on update)
 
 Order comes from data and from the dependencies below, never from timing:
@@ -15,7 +17,8 @@ Order comes from data and from the dependencies below, never from timing:
     servers install one after the other (joins and upgrades one at a time);
     agents all wait for the last server only, so they install in parallel;
     each node's ready waits for its install; the kubeconfig waits for the first server;
-    registries roll in a fixed order (servers, then agents), each after the previous one.
+    registries roll in a fixed order (servers, then agents), each after the previous one in
+    its lane.
 A destroy runs it backwards: drain + delete Node, then uninstall; agents before servers.
 """
 
@@ -631,16 +634,24 @@ class K3sCluster(pulumi.ComponentResource):
         # do, so it runs nothing (no SSH session, no chain of no-ops at bootstrap); any later
         # change runs the script (`update`), node after node.
         on_create = extra is not None or hosts is not None
-        previous: remote.Command | None = None
+        last_server: remote.Command | None = None
+        lanes: list[remote.Command | None] = [None] * rollout_lanes(cluster)
         commands = []
+        agent = 0
         for plan in self.plans:
             depends: list[pulumi.Resource] = [self._ready[plan.node.name]]
+            if plan.role == "server":
+                previous = last_server
+            else:  # agents roll in lanes, each lane one node at a time, after the last server
+                lane = agent % len(lanes)
+                previous = lanes[lane] or last_server
+                agent += 1
             if previous is not None:
                 depends.append(previous)
             script = scripts.command_line(
                 "k3s-registries.sh", {"role": plan.role, "timeout": timeout, **plan.probe_args}, plan.sudo
             )
-            previous = remote.Command(
+            command = remote.Command(
                 f"{self._name}-{plan.node.name}-registries",
                 connection=self.connection(plan),
                 create=script if on_create else None,
@@ -648,8 +659,20 @@ class K3sCluster(pulumi.ComponentResource):
                 stdin=stdin,
                 opts=pulumi.ResourceOptions(parent=self, depends_on=depends, additional_secret_outputs=["stdin"]),
             )
-            commands.append(previous)
+            if plan.role == "server":
+                last_server = command
+            else:
+                lanes[lane] = command
+            commands.append(command)
         return commands
+
+
+def rollout_lanes(cluster: Cluster) -> int:
+    """How many agents restart at once in a registries rollout: cluster.k3s.rolloutConcurrency,
+    else one lane per 50 agents (one at a time up to 50; a chain of a thousand would take a
+    day and is deeper than the SDK's dependency walk can recurse). Servers: always one."""
+    given = cluster.k3s.rollout_concurrency
+    return max(1, given if given is not None else -(-len(cluster.agents) // 50))
 
 
 def _secret(value: Any) -> pulumi.Output[str] | None:

@@ -205,6 +205,13 @@ class K3s(Model):
     ready_timeout_seconds: int = Field(
         default=600, ge=10, le=7200, description="How long to wait for readiness per node."
     )
+    rollout_concurrency: int | None = Field(
+        default=None,
+        ge=1,
+        le=1000,
+        description="Agents restarted at once when registries.yaml changes (default: one per 50 agents; "
+        "servers always one at a time).",
+    )
 
     @model_validator(mode="after")
     def _rules(self) -> K3s:

@@ -421,7 +421,7 @@ def _run(
     handler = _Warnings()
     logger = logging.getLogger(f"aip.mockrun.{id(handler)}")
     logger.propagate = False
-    logger.setLevel(logging.DEBUG)
+    logger.setLevel(logging.WARNING)  # only warnings are kept: the SDK logs a lot at debug
     logger.addHandler(handler)
     pmocks.set_mocks(mocks, project=PROJECT, stack=stack, preview=False, monitor=monitor, logger=logger)
     # As the SDK's own mocks.test() does: the runtime keeps every Output of a run in a set it
