@@ -314,3 +314,21 @@ def test_version_change_is_an_in_place_upgrade_servers_in_turn_then_agents() -> 
     assert f"{CMD}::k3s-s0-install" in deps["s1"] and f"{CMD}::k3s-s1-install" in deps["s2"]
     assert all(f"{CMD}::k3s-s2-install" in deps[a] for a in ("a0", "a1"))
     assert "INSTALL_K3S_FORCE_RESTART=true" in script_of(new.get("k3s-a0-install"))
+
+
+def test_registries_roll_servers_one_by_one_then_agents_in_lanes() -> None:
+    raw = cluster_only(servers=1, agents=120)
+    for i, a in enumerate(raw["cluster"]["agents"]):
+        a["host"] = f"10.0.{1 + i // 200}.{10 + i % 200}"
+    rec = run_program(raw)
+
+    def after(name: str) -> set[str]:
+        return {d.split("::")[1] for d in rec.get(f"k3s-{name}-registries").dependencies if d.endswith("-registries")}
+
+    assert after("s0") == set()
+    # 120 agents: three lanes, each one node at a time after the last server
+    assert after("a0") == {"k3s-s0-registries"} and after("a2") == {"k3s-s0-registries"}
+    assert after("a3") == {"k3s-a0-registries"} and after("a119") == {"k3s-a116-registries"}
+    small = run_program(cluster_only(servers=1, agents=3))
+    deps = {d.split("::")[1] for d in small.get("k3s-a2-registries").dependencies if d.endswith("-registries")}
+    assert deps == {"k3s-a1-registries"}  # up to 50 agents: one at a time
