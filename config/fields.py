@@ -22,6 +22,7 @@ import posixpath
 import re
 import unicodedata
 import warnings
+from collections.abc import Callable
 from typing import Annotated
 from urllib.parse import urlsplit
 
@@ -40,7 +41,7 @@ _USER = re.compile(r"[A-Za-z_][A-Za-z0-9_.@-]{0,63}")
 _IMAGE_TAG = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
 _PATH_CHARS = re.compile(r"/[A-Za-z0-9._+@,=:/-]*")
 _URL_PATH = re.compile(r"[A-Za-z0-9._~!$&'()*+,;=:@%/-]*")
-_TIMEZONE = re.compile(r"[A-Za-z][A-Za-z0-9_+-]*(/[A-Za-z0-9_+-]+){0,2}")
+_TIMEZONE = re.compile(r"(?=.{1,64}$)[A-Za-z][A-Za-z0-9_+-]*(/[A-Za-z0-9_+-]+){0,2}")
 _HOST_KEY_TYPES = (
     "ssh-ed25519",
     "ssh-rsa",
@@ -308,42 +309,23 @@ def _version(pattern: re.Pattern[str], example: str) -> AfterValidator:
     return AfterValidator(check)
 
 
-def _image_tag(value: str) -> str:
-    if not _IMAGE_TAG.fullmatch(value) or value == "latest":
-        raise ValueError(f"{value!r} is not a pinned image tag (letters, digits, '_', '.', '-'; not 'latest')")
-    return value
+def _matching(pattern: re.Pattern[str], what: str, refused: tuple[str, ...] = ()) -> Callable[[str], str]:
+    """A check that VALUE is wholly PATTERN (and none of REFUSED), else "... is not WHAT"."""
+
+    def check(value: str) -> str:
+        if not pattern.fullmatch(value) or value in refused:
+            raise ValueError(f"{value[:80]!r} is not {what}")
+        return value
+
+    return check
 
 
-def _quantity(value: str) -> str:
-    if not _QUANTITY.fullmatch(value):
-        raise ValueError(f"{value!r} is not a storage quantity (e.g. 10Gi)")
-    return value
-
-
-def _duration(value: str) -> str:
-    if not _DURATION.fullmatch(value):
-        raise ValueError(f"{value!r} is not a duration (a number and s, m or h, e.g. 60m)")
-    return value
-
-
-def _iface(value: str) -> str:
-    if not _IFACE.fullmatch(value) or value in (".", ".."):
-        raise ValueError(
-            f"{value!r} is not a network interface name (at most 15 of letters, digits, '_', '.', ':', '-')"
-        )
-    return value
-
-
-def _user(value: str) -> str:
-    if not _USER.fullmatch(value):
-        raise ValueError(f"{value!r} is not a user name (a letter or '_', then letters, digits, '_', '.', '@', '-')")
-    return value
-
-
-def _timezone(value: str) -> str:
-    if len(value) > 64 or not _TIMEZONE.fullmatch(value):
-        raise ValueError(f"{value!r} is not a time zone name (e.g. Etc/UTC, Asia/Shanghai)")
-    return value
+_image_tag = _matching(_IMAGE_TAG, "a pinned image tag (letters, digits, '_', '.', '-'; not 'latest')", ("latest",))
+_quantity = _matching(_QUANTITY, "a storage quantity (e.g. 10Gi)")
+_duration = _matching(_DURATION, "a duration (a number and s, m or h, e.g. 60m)")
+_iface = _matching(_IFACE, "a network interface name (at most 15 of letters, digits, '_', '.', ':', '-')", (".", ".."))
+_user = _matching(_USER, "a user name (a letter or '_', then letters, digits, '_', '.', '@', '-')")
+_timezone = _matching(_TIMEZONE, "a time zone name (e.g. Etc/UTC, Asia/Shanghai)")
 
 
 def _node_path(value: str) -> str:
