@@ -133,7 +133,7 @@ class Probe:
     servers: list[str]
     path: str = "/api/v1/namespaces/kube-system"
     interval: float = 0.2
-    timeout: float = 3.0
+    timeout: float = 5.0  # generous: a slow answer on a loaded machine is still an answer
     rounds: list[tuple[float, frozenset[str]]] = field(default_factory=list)
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
