@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STACK ?= dev
 BASE ?= origin/main
 
-.PHONY: help setup plan plan-diff check test test-unit test-scripts test-plan test-hosts test-tools tools lint docs preview bench clean
+.PHONY: help setup plan plan-diff check test test-unit test-scripts test-plan test-hosts test-tools tools fuzz lint docs preview bench clean
 
 help: ## this list
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -19,11 +19,14 @@ plan: setup ## offline plan of STACK (dev|prod) into build/plan/STACK (desired s
 plan-diff: setup ## plan of BASE (git ref) vs the working tree for STACK
 	@$(PY) -m stacks.plandiff --base $(BASE) --stack $(STACK)
 
-check: setup ## validate the stack files offline
+check: setup ## validate the stack files offline (a review: provisioner files may be absent)
 	@$(PY) -m stacks check Pulumi.dev.yaml Pulumi.prod.yaml
 
 test: setup test-tools ## every test layer: unit, scripts, plan, hosts
 	@$(PY) -m pytest -q tests
+
+fuzz: setup ## the generated hostile-config properties at random with many more examples (figures printed)
+	@HYPOTHESIS_PROFILE=fuzz $(PY) -m pytest -q -p no:cacheprovider tests/unit/test_hostile_config.py tests/unit/test_config.py
 
 test-unit: setup
 	@$(PY) -m pytest -q tests/unit

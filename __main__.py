@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pulumi
 
-from stacks.load import ConfigError, from_pulumi
+from config.load import ConfigError, from_pulumi
 from stacks.platform import build, export
 
 # The engine runs the program from the project directory: relative paths in the stack
@@ -18,7 +18,7 @@ project_dir = Path(os.getcwd())
 try:
     loaded = from_pulumi(project_dir)
     # build() checks every chart's values against its schema before registering anything
-    platform = build(loaded.config, pulumi.get_stack(), project_dir)
+    platform = build(loaded.config, pulumi.get_stack(), project_dir, loaded.secret_keys)
 except ConfigError as err:
     # RunError: reported without a Python traceback, every problem with its key path.
     raise pulumi.RunError(err.render()) from None

@@ -24,7 +24,7 @@ HOST_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBenchHostKeyForGeneratedStacks0
 
 
 def generated(agents: int) -> dict[str, Any]:
-    from stacks.load import read_stack_file
+    from config.load import read_stack_file
 
     raw, _ = read_stack_file(ROOT / "Pulumi.dev.yaml")
     raw["cluster"] = {
@@ -41,8 +41,8 @@ def generated(agents: int) -> dict[str, Any]:
 
 
 def one(case: str) -> dict[str, Any]:
+    from config.load import read_stack_file
     from stacks import mockrun
-    from stacks.load import read_stack_file
     from tests.conftest import stand_in_airgap
 
     start = time.perf_counter()

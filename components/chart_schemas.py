@@ -16,7 +16,7 @@ from typing import Any
 
 import jsonschema
 
-from stacks.model import ChartSource
+from config.base import ChartSource
 
 SCHEMA_DIR = Path(__file__).parent / "schemas"
 

@@ -26,15 +26,86 @@ import pulumi_random as random
 
 from components import helm
 from components.dataflow import merge
-from stacks.model import Csghub
+from components.secrets import given_or_generated, secret_leaves
+from config.csghub import Csghub
+from config.gateway import Gateway
 
 Secret = Callable[[str], Any]
-HOSTS = ("csghub", "casdoor", "minio", "registry")
 COREDNS_HASH_ANNOTATION = "ai-platform.io/coredns-custom-sha256"
+# Services with an HTTPRoute at <service>.<base>: (name, values key that switches it, default).
+SERVICE_ROUTES = (
+    ("casdoor", ("casdoor", "gateway", "enabled"), True),
+    ("minio", ("minio", "gateway", "enabled"), True),
+    ("loki", ("loki", "gateway", "enabled"), False),
+    ("prometheus", ("prometheus", "gateway", "enabled"), False),
+)
 
 
-def hostnames(domain: str) -> dict[str, str]:
-    return {h: f"{h}.{domain}" for h in HOSTS}
+@dataclass(frozen=True)
+class Endpoints:
+    """Every CSGHub host name and endpoint, computed from the config exactly as chart 1.17's
+    templates do (`common/templates/_domain.tpl`, `common.endpoint`, `common.registry.config`;
+    ../shared/CHARTS.md, *domain and hostnames*):
+
+    - the portal is served at the domain itself (`common.domain.csghub`);
+    - other services at `<service>.<base>`, `<base>` being the domain minus its first label
+      when it has 3 or more labels, else the domain (`domain.base`);
+    - spaces at `*.<public>`: `global.gateway.external.public`, else the domain, else
+      `csghub.<domain>` for a 2-label domain (`common.domain.public`);
+    - URLs are `scheme://host`, plus `:<nodePorts.http|https>` in NodePort mode;
+    - the registry is the portal's endpoint without its scheme: images are
+      `<domain>[:port]/<namespace>/...`.
+    """
+
+    domain: str
+    base: str
+    public: str
+    hosts: dict[str, str]  # "portal" → the domain, "casdoor" → casdoor.<base>, ...
+    scheme: str
+    port: int | None  # the NodePort in URLs, None with LoadBalancer
+
+    def url(self, service: str) -> str:
+        suffix = f":{self.port}" if self.port is not None else ""
+        return f"{self.scheme}://{self.hosts[service]}{suffix}"
+
+    @property
+    def registry(self) -> str:
+        """host[:port] the images name and the nodes' registries.yaml is keyed by."""
+        return self.url("portal").split("://", 1)[1]
+
+    @property
+    def spaces(self) -> str:
+        return f"*.{self.public}"
+
+    def names(self) -> list[str]:
+        """Every exact host name an HTTPRoute serves (the spaces wildcard aside), portal first."""
+        return list(dict.fromkeys(self.hosts.values()))
+
+
+def _value(values: Mapping[str, Any], path: tuple[str, ...], default: bool) -> bool:
+    node: Any = values
+    for key in path:
+        if not isinstance(node, Mapping) or key not in node:
+            return default
+        node = node[key]
+    return bool(node)
+
+
+def endpoints(cfg: Csghub, gateway: Gateway) -> Endpoints:
+    """The one place CSGHub host names and URLs come from (outputs, CoreDNS, /etc/hosts,
+    registries.yaml, Dataflow's external URL, the docs)."""
+    domain = cfg.domain
+    labels = domain.split(".")
+    base = ".".join(labels[1:]) if len(labels) >= 3 else domain
+    public = cfg.public_domain or (domain if len(labels) >= 3 else f"csghub.{domain}")
+    hosts = {"portal": domain}
+    for name, switch, default in SERVICE_ROUTES:
+        if _value(cfg.values, switch, default):
+            hosts[name] = f"{name}.{base}"
+    port = None
+    if gateway.service_type == "NodePort":
+        port = gateway.node_ports.https if gateway.tls else gateway.node_ports.http
+    return Endpoints(domain, base, public, hosts, "https" if gateway.tls else "http", port)
 
 
 def _external_services(cfg: Csghub, secret: Secret) -> dict[str, Any]:
@@ -124,8 +195,13 @@ def build_values(
     storage_class: str | None,
     admin_password: Any,
     secret: Secret,
+    credentials: Mapping[str, Any] | None = None,
+    passthrough_secret: bool = False,
 ) -> dict[str, Any]:
-    """The release's values. `secret` wraps each secret leaf (Output.secret, or a placeholder)."""
+    """The release's values. `secret` wraps each secret leaf (Output.secret, or a placeholder);
+    CREDENTIALS are the generated or configured passwords of built-in services (loki,
+    prometheus: basic auth of their gateways); PASSTHROUGH_SECRET keeps every leaf of the
+    pass-through `values` secret (its config key held a `secure:` value)."""
     glob: dict[str, Any] = {"edition": cfg.edition, "gateway": gateway, **_external_services(cfg, secret)}
     image: dict[str, Any] = {}
     if cfg.image.registry:
@@ -156,36 +232,96 @@ def build_values(
             **values["runner"],
             "gpuModelLabel": {"typeLabel": "nvidia.com/gpu.product", "capacityLabel": "nvidia.com/gpu"},
         }
+    for service, password in sorted((credentials or {}).items()):
+        values[service] = {"gateway": {"basicAuth": {"username": service, "password": password}}}
     if dataflow is not None:
         values = merge(values, dataflow)
     else:
         values["dataflow"] = {"enabled": False}
-    return merge(values, cfg.values)
+    return merge(values, secret_leaves(cfg.values, secret) if passthrough_secret else cfg.values)
 
 
-def node_registry_entries(secret_data: Mapping[str, str] | None, host: str, endpoint: str) -> dict[str, Any]:
-    """The chart's `<release>-registry` secret → registries.yaml entries for the nodes."""
+# Chart keys the program sets from typed config → the key to use instead.
+OWNED_VALUES = (
+    ("casdoor.admin", "csghub.admin"),
+    ("global.gateway", "gateway (and csghub.domain, csghub.publicDomain)"),
+    ("global.image", "csghub.image"),
+    ("global.persistence", "csghub.persistence.storageClass"),
+    ("global.edition", "csghub.edition"),
+    ("global.dataflow", "dataflow"),
+    ("global", "csghub.services"),
+    ("dataflow", "dataflow"),
+    ("runner.knative", "knative"),
+    ("runner", "csghub.persistence.storageClass / csghub.gpu"),
+    ("loki.gateway.basicAuth", "csghub.credentials.lokiPassword"),
+    ("prometheus.gateway.basicAuth", "csghub.credentials.prometheusPassword"),
+    ("", "csghub.persistence"),
+)
+
+
+def owned_overrides(
+    program: Mapping[str, Any], passthrough: Mapping[str, Any], owners: Any = OWNED_VALUES
+) -> list[tuple[str, str]]:
+    """(chart key, typed config key) of every pass-through leaf that would override a value
+    the program sets: silently winning there would make the typed config (and outputs such as
+    the admin password) lie."""
+    found = []
+
+    def walk(mine: Any, theirs: Any, path: str) -> None:
+        if isinstance(theirs, Mapping) and isinstance(mine, Mapping):
+            for k, v in theirs.items():
+                if k in mine:
+                    walk(mine[k], v, f"{path}.{k}" if path else str(k))
+            return
+        owner = next(o for prefix, o in owners if path == prefix or path.startswith(f"{prefix}.") or not prefix)
+        found.append((path, owner))
+
+    walk(program, passthrough, "")
+    return found
+
+
+def node_registry_entries(secret_data: Mapping[str, str] | None, ep: Endpoints) -> dict[str, Any]:
+    """The chart's `<release>-registry` secret → registries.yaml entries for the nodes: the
+    registry as the images name it (`host[:port]`), reached at the portal's endpoint (plain
+    HTTP when the gateway has no TLS), with the chart's credentials."""
     data = secret_data or {}
     user = base64.b64decode(data.get("REGISTRY_USERNAME", "")).decode()
     password = base64.b64decode(data.get("REGISTRY_PASSWORD", "")).decode()
     return {
-        "mirrors": {host: {"endpoint": [endpoint]}},
-        "configs": {host: {"auth": {"username": user, "password": password}}},
+        "mirrors": {ep.registry: {"endpoint": [ep.url("portal")]}},
+        "configs": {ep.registry: {"auth": {"username": user, "password": password}}},
     }
 
 
-def coredns_server_block(domain: str, address: str) -> str:
-    names = " ".join(hostnames(domain).values())
-    return (
-        f"{domain}:53 {{\n"
-        "    errors\n"
-        "    hosts {\n"
-        f"        {address} {names}\n"
-        "        fallthrough\n"
-        "    }\n"
-        "    forward . /etc/resolv.conf\n"
-        "}\n"
-    )
+def _zone_of(name: str, zones: list[str]) -> str:
+    return next(z for z in zones if name == z or name.endswith(f".{z}"))
+
+
+def coredns_corefile(ep: Endpoints, address: str) -> dict[str, str]:
+    """`coredns-custom` data: one `<zone>.server` block per zone the CSGHub names live in,
+    answering them (and the spaces wildcard) with the gateway ADDRESS, forwarding the rest.
+    Every piece is a validated name or IP (config/fields.py), so nothing here can open or
+    close a block."""
+    zones = [ep.base] + ([ep.public] if not (ep.public == ep.base or ep.public.endswith(f".{ep.base}")) else [])
+    rtype = "AAAA" if ":" in address else "A"
+    out = {}
+    for zone in zones:
+        names = [n for n in ep.names() if _zone_of(n, zones) == zone]
+        lines = [f"{zone}:53 {{", "    errors"]
+        if names:
+            lines += ["    hosts {", f"        {address} {' '.join(names)}", "        fallthrough", "    }"]
+        if _zone_of(ep.public, zones) == zone:
+            pattern = "^[^.]+[.]" + ep.public.replace(".", "[.]") + "[.]$"
+            lines += [
+                f"    template IN {rtype} {ep.public} {{",
+                f'        match "{pattern}"',
+                f'        answer "{{{{ .Name }}}} 60 IN {rtype} {address}"',
+                "        fallthrough",
+                "    }",
+            ]
+        lines += ["    forward . /etc/resolv.conf", "}"]
+        out[f"{zone}.server"] = "\n".join(lines) + "\n"
+    return out
 
 
 @dataclass(frozen=True)
@@ -197,8 +333,9 @@ class CsghubArgs:
     runner_values: dict[str, Any]
     storage_class: str | None
     gateway_address: pulumi.Input[str]
-    # registry.<domain> as the nodes reach it, e.g. http://registry.example.com:30080
-    registry_endpoint: str
+    endpoints: Endpoints
+    # The csghub config key held a `secure:` value: every pass-through value stays secret.
+    values_secret: bool = False
     dataflow_values: Callable[[Secret], dict[str, Any]] | None = None
     depends_on: list[pulumi.Resource] = field(default_factory=list)
 
@@ -236,6 +373,15 @@ class CsghubLayer(pulumi.ComponentResource):
         def secret(v: str) -> Any:
             return pulumi.Output.secret(v)
 
+        # The built-in services whose passwords the chart would derive from the install minute
+        # and whose values accept one (the others: docs/platform.md).
+        self.service_credentials: dict[str, pulumi.Output[str]] = {
+            service: given_or_generated(
+                f"{name}-{service}-password", getattr(cfg.credentials, f"{service}_password"), 32, self
+            )
+            for service in ("loki", "prometheus")
+            if service in args.endpoints.hosts
+        }
         values = build_values(
             cfg,
             gateway=args.gateway_values,
@@ -244,6 +390,8 @@ class CsghubLayer(pulumi.ComponentResource):
             storage_class=args.storage_class,
             admin_password=password,
             secret=secret,
+            credentials=self.service_credentials,
+            passthrough_secret=args.values_secret,
         )
         self.release = helm.release(
             f"{name}-release",
@@ -266,23 +414,22 @@ class CsghubLayer(pulumi.ComponentResource):
 
         secret_id = pulumi.Output.concat(release_ns, "/", release_name, "-registry")
         registry_secret = k8s.core.v1.Secret.get(f"{name}-registry-secret", secret_id, opts=k8s_opts)
-        host = f"registry.{cfg.domain}"
-        endpoint = args.registry_endpoint
-
+        ep = args.endpoints
         self.node_registries = pulumi.Output.secret(  # type: ignore[arg-type]
-            registry_secret.data.apply(lambda data: node_registry_entries(data, host, endpoint))
+            registry_secret.data.apply(lambda data: node_registry_entries(data, ep))
         )
         self.register_outputs({"adminUsername": self.admin_username, "adminPassword": self.admin_password})
 
     def _coredns(self, name: str, cfg: Csghub, args: CsghubArgs, opts: pulumi.ResourceOptions) -> None:
-        block = pulumi.Output.from_input(args.gateway_address).apply(lambda a: coredns_server_block(cfg.domain, a))
+        ep = args.endpoints
+        data = pulumi.Output.from_input(args.gateway_address).apply(lambda a: coredns_corefile(ep, a))
         custom = k8s.core.v1.ConfigMap(
             f"{name}-coredns-custom",
             metadata=k8s.meta.v1.ObjectMetaArgs(name="coredns-custom", namespace="kube-system"),
-            data={f"{cfg.domain}.server": block},
+            data=data,
             opts=pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=[self.release])),
         )
-        digest = block.apply(lambda text: hashlib.sha256(text.encode()).hexdigest())
+        digest = data.apply(lambda d: hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest())
         k8s.apps.v1.DeploymentPatch(
             f"{name}-coredns-restart",
             metadata=k8s.meta.v1.ObjectMetaPatchArgs(
@@ -303,6 +450,7 @@ def validation_values(
     runner: dict[str, Any],
     dataflow: Callable[[Secret], dict[str, Any]] | None,
     storage_class: str | None,
+    services: list[str] | None = None,
 ) -> dict[str, Any]:
     """The values with every secret as a placeholder: what schema validation sees."""
 
@@ -317,6 +465,7 @@ def validation_values(
         storage_class=storage_class,
         admin_password="[secret]",
         secret=ph,
+        credentials={s: "[secret]" for s in services or []},
     )
     plain: dict[str, Any] = json.loads(json.dumps(values))
     return plain

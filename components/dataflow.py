@@ -26,7 +26,9 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components import helm
-from stacks.model import Dataflow, ExternalMongo, ExternalPostgres, ExternalRedis
+from components.secrets import secret_leaves
+from config.csghub import ExternalMongo, ExternalPostgres, ExternalRedis
+from config.dataflow import Dataflow
 
 Secret = Callable[[str], Any]
 
@@ -160,6 +162,8 @@ class DataflowArgs:
     csghub_has_mongo: bool = False
     # CSGHub's portal URL (standalone: config externalUrl wins).
     csghub_url: pulumi.Input[str] | None = None
+    # The dataflow config key held a `secure:` value: every pass-through value stays secret.
+    values_secret: bool = False
 
 
 class DataflowLayer(pulumi.ComponentResource):
@@ -179,7 +183,8 @@ class DataflowLayer(pulumi.ComponentResource):
                 opts=pulumi.ResourceOptions.merge(k8s_opts, pulumi.ResourceOptions(protect=True)),
             )
             external_url = cfg.external_url or ""
-            values = merge(standalone_values(cfg, args.storage_class, external_url, as_secret), cfg.values)
+            passthrough = secret_leaves(cfg.values, as_secret) if args.values_secret else cfg.values
+            values = merge(standalone_values(cfg, args.storage_class, external_url, as_secret), passthrough)
             helm.release(
                 f"{name}-dataflow",
                 cfg.chart,

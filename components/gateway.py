@@ -14,7 +14,7 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
-from stacks.model import Gateway
+from config.gateway import Gateway
 
 
 def gateway_values(cfg: Gateway, domain: str, public_domain: str | None) -> dict[str, Any]:
@@ -29,15 +29,6 @@ def gateway_values(cfg: Gateway, domain: str, public_domain: str | None) -> dict
     if cfg.tls is not None:
         tls["secretName"] = cfg.tls.secret_name
     return {"service": service, "external": external, "tls": tls}
-
-
-def external_url(cfg: Gateway, host: str) -> str:
-    """The external URL of a hostname behind the gateway (NodePort suffix in NodePort mode)."""
-    scheme = "https" if cfg.tls else "http"
-    suffix = ""
-    if cfg.service_type == "NodePort":
-        suffix = f":{cfg.node_ports.https if cfg.tls else cfg.node_ports.http}"
-    return f"{scheme}://{host}{suffix}"
 
 
 @dataclass(frozen=True)

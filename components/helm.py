@@ -8,7 +8,7 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
-from stacks.model import ChartSource
+from config.base import ChartSource
 
 
 def release(

@@ -34,10 +34,20 @@ from pulumi_command import remote
 
 from components import kubeconfig as kc
 from components import scripts
-from stacks.model import Cluster, Node
+from config import files
+from config.cluster import Cluster, Node
 
 INSTALL_TYPE = "ai-platform:index:K3sCluster"
 BUNDLE_DIR = "/var/tmp/ai-platform/k3s-airgap"
+CN_INSTALLER = "https://rancher-mirror.rancher.cn/k3s/k3s-install.sh"
+
+
+def installer_url(version: str, mirror: str) -> str:
+    """The online installer: K3s' install.sh at the pinned version's tag (get.k3s.io serves
+    whatever is newest). The China mirror serves one unversioned copy: pin its sha256."""
+    if mirror == "cn":
+        return CN_INSTALLER
+    return f"https://raw.githubusercontent.com/k3s-io/k3s/{version.replace('+', '%2B')}/install.sh"
 
 
 @dataclass(frozen=True)
@@ -164,8 +174,31 @@ def plan_nodes(cluster: Cluster, extra_labels: dict[str, dict[str, str]] | None 
     return plans
 
 
-def registries_yaml(cluster: Cluster, extra: dict[str, Any] | None = None) -> str:
-    """K3s registries.yaml from config, plus entries other layers add (the CSGHub registry)."""
+CA_DIR = "/etc/rancher/k3s/ai-platform-ca"
+
+
+def ca_path(host: str) -> str:
+    """Where a registry's CA lands on the nodes (host[:port] → a file name)."""
+    name = host.replace("[", "").replace("]", "").replace(":", "_")
+    return f"{CA_DIR}/{name}.crt"
+
+
+@dataclass(frozen=True)
+class RegistryFiles:
+    """What the registries step writes on a node: registries.yaml and the CA files it names."""
+
+    yaml: str
+    cas: dict[str, str]  # path on the node → PEM
+
+    def certs_payload(self) -> str:
+        """`path<TAB>base64(pem)` lines (the node scripts' `put_certs`)."""
+        return "".join(f"{path}\t{scripts.b64(pem)}\n" for path, pem in sorted(self.cas.items()))
+
+
+def registries_files(cluster: Cluster, base_dir: Path, extra: dict[str, Any] | None = None) -> RegistryFiles:
+    """K3s registries.yaml from config, plus entries other layers add (the CSGHub registry,
+    Octopus' Harbor): `mirrors`, `configs` (merged per host, the layer's keys last) and `cas`
+    (host → PEM, written to the nodes and named as that host's `tls.ca_file`)."""
     regs = cluster.k3s.registries
     mirrors: dict[str, Any] = {}
     for host, m in sorted(regs.mirrors.items()):
@@ -174,6 +207,7 @@ def registries_yaml(cluster: Cluster, extra: dict[str, Any] | None = None) -> st
             entry["rewrite"] = dict(sorted(m.rewrite.items()))
         mirrors[host] = entry
     configs: dict[str, Any] = {}
+    cas: dict[str, str] = {}
     for host, c in sorted(regs.configs.items()):
         entry = {}
         if c.auth:
@@ -181,19 +215,33 @@ def registries_yaml(cluster: Cluster, extra: dict[str, Any] | None = None) -> st
         if c.tls:
             tls: dict[str, Any] = {"insecure_skip_verify": c.tls.insecure_skip_verify}
             if c.tls.ca_file:
-                tls["ca_file"] = c.tls.ca_file
+                cas[host] = files.read_text(
+                    base_dir, f"cluster.k3s.registries.configs.{host}.tls.caFile", c.tls.ca_file
+                )
             entry["tls"] = tls
         configs[host] = entry
-    for key, section in (("mirrors", mirrors), ("configs", configs)):
-        for host, entry in sorted(((extra or {}).get(key) or {}).items()):
-            section[host] = entry
+    extra = extra or {}
+    for host, entry in sorted((extra.get("mirrors") or {}).items()):
+        mirrors[host] = entry
+    for host, entry in sorted((extra.get("configs") or {}).items()):
+        configs[host] = {**configs.get(host, {}), **entry}
+    cas.update(extra.get("cas") or {})
+    on_node = {}
+    for host, pem in sorted(cas.items()):
+        path = ca_path(host)
+        configs.setdefault(host, {}).setdefault("tls", {})["ca_file"] = path
+        on_node[path] = pem
     doc: dict[str, Any] = {}
     if mirrors:
         doc["mirrors"] = mirrors
     if configs:
-        doc["configs"] = configs
+        doc["configs"] = {h: configs[h] for h in sorted(configs)}
     header = "# /etc/rancher/k3s/registries.yaml — written by ai-platform.\n"
-    return header + (yaml.safe_dump(doc, sort_keys=True) if doc else "{}\n")
+    return RegistryFiles(header + (yaml.safe_dump(doc, sort_keys=True) if doc else "{}\n"), on_node)
+
+
+def registries_yaml(cluster: Cluster, extra: dict[str, Any] | None = None, base_dir: Path = Path(".")) -> str:
+    return registries_files(cluster, base_dir, extra).yaml
 
 
 @dataclass(frozen=True)
@@ -216,6 +264,8 @@ class K3sClusterArgs:
     base_dir: Path
     # Labels other layers need on named nodes (e.g. Octopus' nodeSelector label).
     extra_labels: dict[str, dict[str, str]] = field(default_factory=dict)
+    # Other layers mount NFS volumes: every node needs the NFS client (checked at install).
+    nfs_client: bool = False
 
 
 class K3sCluster(pulumi.ComponentResource):
@@ -271,8 +321,7 @@ class K3sCluster(pulumi.ComponentResource):
             cluster_identifier=f"{args.stack}-{name}",
             opts=pulumi.ResourceOptions(parent=self),
         )
-        if self.plans:
-            self._node_objects()
+        self._node_objects()
         self.register_outputs({"kubeconfig": self.kubeconfig, "apiServer": self.api_server, "nodes": self.nodes})
 
     # -- connection -------------------------------------------------------------------
@@ -357,9 +406,16 @@ class K3sCluster(pulumi.ComponentResource):
             )
         return copies, {"bundle": BUNDLE_DIR, "images": Path(k3s.airgap.images).name}
 
+    def _installer_args(self) -> dict[str, str]:
+        k3s = self._args.cluster.k3s
+        if k3s.install != "online":
+            return {}
+        pinned = {"installer_sha256": k3s.installer_sha256} if k3s.installer_sha256 else {}
+        return {"installer": installer_url(k3s.version, k3s.mirror), **pinned}
+
     def _create_nodes(self) -> None:
         k3s = self._args.cluster.k3s
-        base_registries = registries_yaml(self._args.cluster)
+        base = registries_files(self._args.cluster, self._args.base_dir)
         first = self.plans[0]
         previous_server: remote.Command | None = None
         last_server: remote.Command | None = None
@@ -378,12 +434,16 @@ class K3sCluster(pulumi.ComponentResource):
                 "install": k3s.install,
                 "mirror": k3s.mirror,
                 "gpu": "true" if plan.node.gpu else "false",
+                **({"nfs": "true", "node": plan.node.name} if self._args.nfs_client else {}),
                 "timeout": timeout,
                 "config": scripts.b64(plan.config_yaml),
                 **bundle_args,
+                **self._installer_args(),
                 **plan.probe_args,
             }
-            stdin = self._token.apply(lambda token: scripts.payload({"token": token, "registries": base_registries}))
+            stdin = self._token.apply(
+                lambda token: scripts.payload({"token": token, "registries": base.yaml, "certs": base.certs_payload()})
+            )
             depends: list[pulumi.Resource] = [*copies]
             if plan.role == "server" and previous_server is not None:
                 depends.append(previous_server)
@@ -452,16 +512,20 @@ class K3sCluster(pulumi.ComponentResource):
         return kubeconfig, pulumi.Output.from_input(server)
 
     def _node_objects(self) -> None:
-        """Labels managed on the Node objects (server-side apply: removals are removed)."""
-        for plan in self.plans:
-            if not plan.labels:
+        """Labels managed on the Node objects (server-side apply: removals are removed). On an
+        existing cluster, the labels other layers need on the nodes they name."""
+        labelled = [(p.node.name, p.labels, [self._ready[p.node.name]]) for p in self.plans]
+        if not self.plans:
+            labelled = [
+                (name, dict(sorted(lbls.items())), []) for name, lbls in sorted(self._args.extra_labels.items())
+            ]
+        for node, labels, after in labelled:
+            if not labels:
                 continue
             k8s.core.v1.NodePatch(
-                f"{self._name}-{plan.node.name}-labels",
-                metadata=k8s.meta.v1.ObjectMetaPatchArgs(name=plan.node.name, labels=plan.labels),
-                opts=pulumi.ResourceOptions(
-                    parent=self, provider=self.provider, depends_on=[self._ready[plan.node.name]]
-                ),
+                f"{self._name}-{node}-labels",
+                metadata=k8s.meta.v1.ObjectMetaPatchArgs(name=node, labels=labels),
+                opts=pulumi.ResourceOptions(parent=self, provider=self.provider, depends_on=after),
             )
         if any(p.node.gpu for p in self.plans):
             k8s.node.v1.RuntimeClass(
@@ -510,10 +574,13 @@ class K3sCluster(pulumi.ComponentResource):
         if not self.plans:
             return []
         cluster = self._args.cluster
-        content = pulumi.Output.from_input(extra or {}).apply(lambda e: registries_yaml(cluster, e))
+        base_dir = self._args.base_dir
+        content = pulumi.Output.from_input(extra or {}).apply(lambda e: registries_files(cluster, base_dir, e))
         lines = pulumi.Output.from_input(hosts or []).apply(lambda ls: "".join(f"{line}\n" for line in ls))
         stdin = pulumi.Output.secret(pulumi.Output.all(content, lines)).apply(  # type: ignore[arg-type]
-            lambda both: scripts.payload({"registries": both[0], "hosts": both[1]})
+            lambda both: scripts.payload(
+                {"registries": both[0].yaml, "certs": both[0].certs_payload(), "hosts": both[1]}
+            )
         )
         timeout = str(cluster.k3s.ready_timeout_seconds)
         # A new node's install already wrote registries.yaml from the cluster config: unless
@@ -550,15 +617,18 @@ def _private_key(key: Any, key_path: str | None, base_dir: Path) -> pulumi.Outpu
     if key is not None:
         return pulumi.Output.secret(key.get_secret_value())
     if key_path is not None:
-        path = Path(key_path).expanduser()
-        path = path if path.is_absolute() else base_dir / path
-        return pulumi.Output.secret(path.read_text())
+        return pulumi.Output.secret(files.read_text(base_dir, "cluster.ssh.privateKeyPath", key_path))
     return None
 
 
 def _server_of(kubeconfig_text: str) -> str:
+    """The API server of the kubeconfig's current context (config/cluster.py checked its shape)."""
     try:
         doc = yaml.safe_load(kubeconfig_text)
-        return str(doc["clusters"][0]["cluster"]["server"])
+        contexts = {c["name"]: c["context"] for c in doc.get("contexts") or []}
+        wanted = (contexts.get(doc.get("current-context")) or {}).get("cluster")
+        clusters = doc["clusters"]
+        chosen = next((c for c in clusters if c["name"] == wanted), clusters[0])
+        return str(chosen["cluster"]["server"])
     except Exception:  # noqa: BLE001 - any shape problem means "unknown"
         return "unknown"

@@ -21,12 +21,16 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
-from stacks.model import Knative, ManifestSource
+from config.base import ManifestSource
+from config.fields import url_host
+from config.knative import Knative
 
-KOURIER_INTERNAL = "http://kourier-internal.kourier-system.svc.cluster.local"
 KOURIER_CLASS = "kourier.ingress.networking.knative.dev"
 KNATIVE_NS = "knative-serving"
-KOURIER_NS = "kourier-system"
+# Where Kourier runs: the standalone manifests put it in kourier-system; the Knative
+# Operator of the CSGHub runner deploys it beside its KnativeServing, in knative-serving.
+KOURIER_NS_STANDALONE = "kourier-system"
+KOURIER_NS_OPERATOR = KNATIVE_NS
 REVISION_ANNOTATION = "ai-platform.io/applied-for-revision"
 
 
@@ -37,8 +41,19 @@ def manifest_file(src: ManifestSource, base_dir: Path) -> str:
     return src.url
 
 
+def kourier_namespace(installed_by_csghub: bool) -> str:
+    return KOURIER_NS_OPERATOR if installed_by_csghub else KOURIER_NS_STANDALONE
+
+
+def kourier_internal(installed_by_csghub: bool) -> str:
+    """Kourier's in-cluster endpoint, whatever its service type."""
+    return f"http://kourier-internal.{kourier_namespace(installed_by_csghub)}.svc.cluster.local"
+
+
 def runner_values(cfg: Knative) -> dict[str, Any]:
-    """The CSGHub release's `runner` values this layer owns."""
+    """The CSGHub release's `runner` values this layer owns. `runner.applicationEndpoint` is
+    left to the chart: empty renders `auto`, and the runner finds the operator's Kourier in
+    knative-serving itself (a `kourier-system` address would point at nothing)."""
     return {
         "knative": {
             "serving": {
@@ -49,8 +64,6 @@ def runner_values(cfg: Knative) -> dict[str, Any]:
                 },
             }
         },
-        # In-cluster Kourier: the runner reaches apps whatever the service type.
-        "applicationEndpoint": KOURIER_INTERNAL,
     }
 
 
@@ -75,9 +88,11 @@ class KnativeLayer(pulumi.ComponentResource):
         cfg = args.config
         self._pinned = False
         if cfg.kourier.service_type == "NodePort":
-            self.endpoint = pulumi.Output.concat("http://", args.node_address, ":", str(cfg.kourier.http_node_port))
+            self.endpoint = pulumi.Output.from_input(args.node_address).apply(
+                lambda a: f"http://{url_host(a)}:{cfg.kourier.http_node_port}"
+            )
         else:
-            self.endpoint = pulumi.Output.from_input(KOURIER_INTERNAL)
+            self.endpoint = pulumi.Output.from_input(kourier_internal(args.installed_by_csghub))
         self.domain = pulumi.Output.from_input(cfg.domain)
         if not args.installed_by_csghub:
             self._standalone()
@@ -109,7 +124,11 @@ class KnativeLayer(pulumi.ComponentResource):
         cfg = self._args.config
         k8s.core.v1.ServicePatch(
             f"{self._name}-kourier-nodeport",
-            metadata=k8s.meta.v1.ObjectMetaPatchArgs(name="kourier", namespace=KOURIER_NS, annotations=annotations),
+            metadata=k8s.meta.v1.ObjectMetaPatchArgs(
+                name="kourier",
+                namespace=kourier_namespace(self._args.installed_by_csghub),
+                annotations=annotations,
+            ),
             spec=k8s.core.v1.ServiceSpecPatchArgs(
                 type="NodePort",
                 ports=[
@@ -166,7 +185,9 @@ class KnativeLayer(pulumi.ComponentResource):
         else:
             k8s.core.v1.ServicePatch(
                 f"{self._name}-kourier-service-type",
-                metadata=k8s.meta.v1.ObjectMetaPatchArgs(name="kourier", namespace=KOURIER_NS, annotations=force),
+                metadata=k8s.meta.v1.ObjectMetaPatchArgs(
+                    name="kourier", namespace=KOURIER_NS_STANDALONE, annotations=force
+                ),
                 spec=k8s.core.v1.ServiceSpecPatchArgs(type=cfg.kourier.service_type),
                 opts=after,
             )

@@ -5,13 +5,6 @@ What the component declares, in order:
     namespace        the release namespace (`octopus`), created here, not by Helm
     credentials      every default credential of the chart's parameter table, generated
                      (RandomPassword, secret) unless `octopus.credentials.*` gives one
-    PV + PVC x5      minio, mysql, redis, logger, logstash: a static PersistentVolume whose
-                     source is whatever PersistentVolumeSource the config gives (hostPath,
-                     nfs, csi, iscsi, ...), reclaim policy Retain, reserved for its claim by
-                     `claimRef`; the claim (`octopus-<name>-pvc`) binds it by `volumeName`
-                     with `storageClassName: ""` so the default StorageClass never
-                     provisions a fresh, empty volume instead. All ten are protected and
-                     live outside the release: `helm uninstall` cannot take the data along.
     release          `octopus`, chart version pinned, from the Harbor repository (CA file,
                      client cert/key, username, password as a secret) or a local chart
                      (`repo.localPath`, airgap); values carry the secrets as Pulumi
@@ -20,10 +13,26 @@ What the component declares, in order:
 Values written (keys from seed 001's parameter table): `global.image.repository.{address,
 pathname}`, `global.nodeSelector` (the label the K3s layer puts on `octopus.nodes`; the
 bundled nginx-ingress-controller gets the same selector instead of its own
-`nginx-ingress: "yes"`), the ingress paths, the claims (`*.persistence.existingClaim`),
-the NodePorts (`minio.service.nodePort`, `mysql.primary.service.nodePort`,
-`sftpgo.service.nodePort` — the last one is not in the seed's table), the Bitnami
+`nginx-ingress: "yes"`), the ingress paths, the volumes, the NodePorts, the Bitnami
 subcharts' images moved to `bitnamilegacy/*`, and every credential.
+
+Volumes. The chart renders its own PersistentVolumes `octopus-<name>-pv` (spec from
+`pv.<name>.storageType`, which may be any PersistentVolumeSource) and claims
+`octopus-<name>-pvc` (`pvc.<name>.requests`, selecting their PV by the label `pv:
+<name>-pv`, with no storageClassName) for minio, mysql, redis, logger and logstash
+(inrystika/octopus deploy/charts/octopus templates/storage/pv.yaml, pvc.yaml): a program
+creating claims of those names too would make Helm refuse to install. So the volumes are
+the chart's, configured through those values. Because the claims name no class, the
+DefaultStorageClass admission gives them the cluster's default class; the PVs get the same
+`storageClassName` (through `storageType`, whose keys land in the PV's spec), so each claim
+binds its static PV (a claim with a selector is never dynamically provisioned). Node-local
+sources (hostPath, local) get a node affinity for the first Octopus node the same way.
+
+Ingress. The bundled nginx-ingress-controller defaults to `hostNetwork: true` (ports 80/443
+on the Octopus nodes, where ServiceLB serves the CSGHub gateway) and a LoadBalancer
+Service: here it runs off the host network behind a NodePort Service
+(`octopus.nodePorts.ingressHttp/ingressHttps`). sftpgo's NodePort is
+`sftpgo.service.ports.sftp.nodePort` (chart default 30022, CSGHub's git port).
 
 Kubernetes API versions. Chart 0.1.0 is reported to render API versions that Kubernetes
 1.22 removed (K3s >= v1.22 serves none of them), typically:
@@ -55,16 +64,17 @@ import tempfile
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 from urllib.parse import urlparse
 
 import pulumi
 import pulumi_kubernetes as k8s
 import yaml
 
-from components.secrets import given_or_generated
-from stacks.model import Octopus as OctopusConfig
-from stacks.model import to_camel
+from components.secrets import given_or_generated, secret_leaves
+from config import files
+from config.fields import url_host
+from config.octopus import Octopus as OctopusConfig
 
 RELEASE_NAME = "octopus"
 VOLUMES = ("minio", "mysql", "redis", "logger", "logstash")
@@ -174,10 +184,12 @@ class OctopusArgs:
     provider: k8s.Provider
     base_dir: Path
     kubernetes_version: str  # "1.30" for the pinned K3s, "" when unknown (existing cluster)
-    storage_class: str | None  # the default StorageClass name (PVCs here bind static PVs instead)
+    storage_class: str | None  # the cluster's default StorageClass (the chart's claims get it)
     # Where users reach Octopus' ingress (a node carrying Octopus, or a load balancer).
     # Default: the first node of `octopus.nodes` (its Kubernetes name).
     address: pulumi.Input[str] | None = None
+    # The octopus config key held a `secure:` value: every pass-through value stays secret.
+    values_secret: bool = False
 
 
 class Octopus(pulumi.ComponentResource):
@@ -200,10 +212,15 @@ class Octopus(pulumi.ComponentResource):
             opts=self._child(),
         )
         secrets = self._credentials()
-        claims = [self._volume(svc, namespace) for svc in VOLUMES]
-
         harbor = urlparse(cfg.repo.url)
-        values = chart_values(cfg, secrets, harbor_host=harbor.netloc, harbor_ssl=harbor.scheme == "https")
+        values = chart_values(
+            cfg,
+            secrets,
+            harbor_host=harbor.netloc,
+            harbor_ssl=harbor.scheme == "https",
+            storage_class=args.storage_class,
+            values_secret=args.values_secret,
+        )
         repo = cfg.repo
         k8s.helm.v3.Release(
             f"{name}-release",
@@ -224,15 +241,17 @@ class Octopus(pulumi.ComponentResource):
             values=values,
             max_history=5,
             timeout=1200,
-            opts=self._child(protect=True, depends_on=claims),
+            # The release holds the data-bearing volumes and claims: protected.
+            opts=self._child(protect=True, depends_on=[namespace]),
         )
 
         address: pulumi.Input[str] = args.address or (
             cfg.nodes[0] if cfg.nodes else f"{RELEASE_NAME}-nginx-ingress-controller.{cfg.namespace}.svc"
         )
         paths: dict[str, str] = {**DEFAULT_PATHS, **dict(cfg.ingress_paths.items())}
-        self.url = pulumi.Output.concat("http://", address, paths["openaiportal"])
-        self.grafana_url = pulumi.Output.concat("http://", address, paths["grafana"])
+        base = pulumi.Output.from_input(address).apply(lambda a: f"http://{url_host(a)}:{cfg.node_ports.ingress_http}")
+        self.url = pulumi.Output.concat(base, paths["openaiportal"])
+        self.grafana_url = pulumi.Output.concat(base, paths["grafana"])
         self.admin_username = pulumi.Output.from_input(cfg.credentials.admin_user)
         self.admin_password = secrets["admin_password"]
         self.register_outputs(
@@ -273,58 +292,6 @@ class Octopus(pulumi.ComponentResource):
             out[field] = given_or_generated(f"{self._name}-{field.replace('_', '-')}", value, length, self)
         return out
 
-    def _volume(self, svc: str, namespace: k8s.core.v1.Namespace) -> k8s.core.v1.PersistentVolumeClaim:
-        cfg = self._args.config
-        volume = getattr(cfg.volumes, svc)
-        claim = claim_name(svc)
-        kind = next(iter(volume.source))
-        spec: dict[str, Any] = {
-            "capacity": {"storage": volume.size},
-            "accessModes": ["ReadWriteOnce"],
-            "persistentVolumeReclaimPolicy": "Retain",
-            "storageClassName": "",
-            "volumeMode": "Filesystem",
-            # Reserved for its claim: no other claim in the cluster can bind it.
-            "claimRef": {
-                "apiVersion": "v1",
-                "kind": "PersistentVolumeClaim",
-                "namespace": cfg.namespace,
-                "name": claim,
-            },
-            **copy.deepcopy(volume.source),
-        }
-        if kind in NODE_LOCAL_SOURCES:
-            if not cfg.nodes:
-                raise pulumi.RunError(
-                    f"ai-platform:octopus.volumes.{svc}.source: a {kind} volume lives on one node; "
-                    "name it in octopus.nodes (the volume is pinned to the first one)"
-                )
-            on_node = {"key": "kubernetes.io/hostname", "operator": "In", "values": [cfg.nodes[0]]}
-            spec["nodeAffinity"] = {"required": {"nodeSelectorTerms": [{"matchExpressions": [on_node]}]}}
-        pv = k8s.core.v1.PersistentVolume(
-            f"{self._name}-{svc}-pv",
-            metadata=k8s.meta.v1.ObjectMetaArgs(
-                name=f"{cfg.namespace}-{svc}-pv", labels={**PART_OF, "octopus/volume": svc}
-            ),
-            spec=cast(Any, spec),  # any PersistentVolumeSource, passed through as given
-            opts=self._child(protect=True),
-        )
-        return k8s.core.v1.PersistentVolumeClaim(
-            f"{self._name}-{svc}-pvc",
-            metadata=k8s.meta.v1.ObjectMetaArgs(
-                name=claim, namespace=namespace.metadata.name, labels={**PART_OF, "octopus/volume": svc}
-            ),
-            spec=k8s.core.v1.PersistentVolumeClaimSpecArgs(
-                access_modes=["ReadWriteOnce"],
-                # "" (not absent): absent means "the default StorageClass", which would provision
-                # a fresh, empty volume instead of binding the static one.
-                storage_class_name="",
-                volume_name=pv.metadata.name,
-                resources=k8s.core.v1.VolumeResourceRequirementsArgs(requests={"storage": volume.size}),
-            ),
-            opts=self._child(protect=True),
-        )
-
     # -- the chart's API versions ---------------------------------------------------------
 
     def _check_chart(self, chart: Path | None) -> None:
@@ -344,9 +311,11 @@ class Octopus(pulumi.ComponentResource):
                 self,
             )
             return
-        placeholders = chart_values(args.config, _Placeholder(), harbor_host="harbor.invalid", harbor_ssl=True)
+        placeholders = chart_values(
+            args.config, Placeholders(), harbor_host="harbor.invalid", harbor_ssl=True, storage_class=args.storage_class
+        )
         objects = render_chart(helm, chart, placeholders, args.config.namespace, args.kubernetes_version)
-        problems = [*claim_collisions(objects)]
+        problems = [*missing_claims(objects)]
         if args.kubernetes_version:
             problems += removed_api_problems(objects, args.kubernetes_version)
         else:
@@ -370,7 +339,7 @@ class Octopus(pulumi.ComponentResource):
             )
 
 
-class _Placeholder(dict[str, str]):
+class Placeholders(dict[str, str]):
     """Stand-ins for the credentials when the chart is only rendered to be checked."""
 
     def __missing__(self, key: str) -> str:
@@ -399,8 +368,27 @@ def _merge(base: dict[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
+def storage_type(cfg: OctopusConfig, svc: str, storage_class: str | None) -> dict[str, Any]:
+    """`pv.<svc>.storageType`: the configured source, and what the PV's spec needs besides so
+    that the chart's claim binds it (its keys land in the PV's spec)."""
+    volume = getattr(cfg.volumes, svc)
+    out: dict[str, Any] = copy.deepcopy(volume.source)
+    if storage_class:
+        out["storageClassName"] = storage_class
+    if next(iter(volume.source)) in NODE_LOCAL_SOURCES and cfg.nodes:
+        on_node = {"key": "kubernetes.io/hostname", "operator": "In", "values": [cfg.nodes[0]]}
+        out["nodeAffinity"] = {"required": {"nodeSelectorTerms": [{"matchExpressions": [on_node]}]}}
+    return out
+
+
 def chart_values(
-    cfg: OctopusConfig, secrets: Mapping[str, Any], *, harbor_host: str, harbor_ssl: bool
+    cfg: OctopusConfig,
+    secrets: Mapping[str, Any],
+    *,
+    harbor_host: str,
+    harbor_ssl: bool,
+    storage_class: str | None = None,
+    values_secret: bool = False,
 ) -> dict[str, Any]:
     """The release values: seed 001's keys, secrets as given (Outputs, or stand-ins to render)."""
     selector = {cfg.node_selector_key: cfg.node_selector_value}
@@ -409,19 +397,28 @@ def chart_values(
         _put(values, ("global", "image", "repository", "address"), cfg.image_registry)
     if cfg.image_pathname is not None:
         _put(values, ("global", "image", "repository", "pathname"), cfg.image_pathname)
-    _put(values, ("nginx-ingress-controller", "nodeSelector"), dict(selector))
+    ingress = values.setdefault("nginx-ingress-controller", {})
+    ingress["nodeSelector"] = dict(selector)
+    ingress["hostNetwork"] = False
+    ingress["service"] = {
+        "type": "NodePort",
+        "nodePorts": {"http": cfg.node_ports.ingress_http, "https": cfg.node_ports.ingress_https},
+    }
     for key, path in sorted(cfg.ingress_paths.items()):
         for value_key in INGRESS_PATHS[key]:
             _put(values, value_key, path)
 
     sizes = {svc: getattr(cfg.volumes, svc).size for svc in VOLUMES}
+    for svc in VOLUMES:
+        _put(values, ("pv", svc), {"requests": sizes[svc], "storageType": storage_type(cfg, svc, storage_class)})
+        _put(values, ("pvc", svc, "requests"), sizes[svc])
     _put(values, ("minio", "persistence"), {"existingClaim": claim_name("minio"), "size": sizes["minio"]})
     _put(values, ("mysql", "primary", "persistence"), {"existingClaim": claim_name("mysql"), "size": sizes["mysql"]})
     _put(values, ("redis", "master", "persistence"), {"existingClaim": claim_name("redis"), "size": sizes["redis"]})
 
     _put(values, ("minio", "service", "nodePort"), cfg.node_ports.minio)
     _put(values, ("mysql", "primary", "service", "nodePort"), cfg.node_ports.mysql)
-    _put(values, ("sftpgo", "service", "nodePort"), cfg.node_ports.sftpgo)
+    _put(values, ("sftpgo", "service", "ports", "sftp", "nodePort"), cfg.node_ports.sftpgo)
 
     for image_key, image in BITNAMI_IMAGES.items():
         _put(values, (*image_key, "repository"), f"{cfg.bitnami_repository}/{image}")
@@ -436,22 +433,24 @@ def chart_values(
     _put(values, ("baseserver", "data", "harbor", "username"), creds.harbor_user)
     _put(values, ("baseserver", "administrator", "username"), creds.admin_user)
     _put(values, ("grafana", "env", "GF_SECURITY_ADMIN_USER"), "admin")
-    return _merge(values, cfg.values)
+    passthrough = secret_leaves(cfg.values, pulumi.Output.secret) if values_secret else cfg.values
+    return _merge(values, passthrough)
 
 
 def _chart_path(cfg: OctopusConfig, base_dir: Path) -> Path | None:
-    """The local chart (airgap), checked to exist and to be the pinned version; None: the repository."""
+    """The local chart (airgap), checked to be the pinned version; None: the repository, or
+    (in a review) a local chart that is not on this machine. Whether the files exist is
+    config/files.py's check, before anything is registered."""
     local = cfg.repo.local_path
     if local is None:
-        for key in ("ca_file", "cert_file", "key_file"):
-            given = getattr(cfg.repo, key)
-            if given is not None and not _resolve(base_dir, given).is_file():
-                raise pulumi.RunError(
-                    f"ai-platform:octopus.repo.{to_camel(key)}: file not found on the provisioner: {given}"
-                )
         return None
     path = _resolve(base_dir, local)
     if not path.exists():
+        if files.reviewing():
+            pulumi.log.warn(
+                f"octopus.repo.localPath {local}: {files.ABSENT}; its API versions are checked at pulumi up"
+            )
+            return None
         raise pulumi.RunError(f"ai-platform:octopus.repo.localPath: not found on the provisioner: {local}")
     found = _chart_version(path)
     if found != cfg.repo.version:
@@ -521,14 +520,15 @@ def removed_api_problems(objects: Iterable[Mapping[str, Any]], kubernetes_versio
     return sorted(set(problems))
 
 
-def claim_collisions(objects: Iterable[Mapping[str, Any]]) -> list[str]:
-    """Rendered claims with a name this component owns: Helm would refuse to install."""
-    ours = {claim_name(svc) for svc in VOLUMES}
+def missing_claims(objects: Iterable[Mapping[str, Any]]) -> list[str]:
+    """Claims the subcharts' `existingClaim` values name that the chart does not render."""
+    rendered = {
+        (obj.get("metadata") or {}).get("name") for obj in objects if obj.get("kind") == "PersistentVolumeClaim"
+    }
     return sorted(
-        f"the chart renders PersistentVolumeClaim {name}, which this program creates and protects "
-        "(set the chart's own PV/PVC off or rename it in octopus.values)"
-        for obj in objects
-        if obj.get("kind") == "PersistentVolumeClaim" and (name := (obj.get("metadata") or {}).get("name")) in ours
+        f"the chart renders no PersistentVolumeClaim {claim_name(svc)}, which its {svc} subchart is told to use"
+        for svc in ("minio", "mysql", "redis")
+        if claim_name(svc) not in rendered
     )
 
 

@@ -48,7 +48,7 @@ through the reverse proxy, which holds a cluster-admin client certificate.
 from __future__ import annotations
 
 import base64
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
 
@@ -60,8 +60,9 @@ from pulumi_command import remote
 from components import scripts
 from components.k3s import NodeTarget
 from components.secrets import given_or_generated
-from stacks.model import ManifestSource
-from stacks.model import Openhydra as OpenhydraConfig
+from config.base import ManifestSource
+from config.fields import url_host
+from config.openhydra import Openhydra as OpenhydraConfig
 
 NAMESPACE = "open-hydra"  # fixed by the upstream manifests
 MYSQL_NAMESPACE = "mysql-operator"  # created by the operator manifest
@@ -81,9 +82,17 @@ UI_SERVICE = "open-hydra-ui"
 PROXY_SERVICE = "reverse-proxy"
 PROXY_CONFIGMAP = "nginx-conf"
 PROXY_DEPLOYMENT = "reverse-proxy"
-K3S_TLS_DIR = "/var/lib/rancher/k3s/server/tls"
+PROXY_CONTAINER = "my-container"  # the upstream manifest's names
+PROXY_IMAGE = "docker.io/library/nginx:1.24.0-alpine"
+PROXY_ACCOUNT = "open-hydra-reverse-proxy"
+PROXY_AUTH_DIR = "/etc/nginx/ai-platform"
+SERVER_SECRET = "open-hydra-server-config"
+SERVER_SECRET_DIR = "/etc/open-hydra-secret"
 TIME_SLICING_CONFIGMAP = "time-slicing-config-all"
 CHECKSUM_ANNOTATION = "ai-platform/config-sha256"
+# Rolls a Deployment when a Secret it reads changes: the Secret's resourceVersion (no digest
+# of secret-bearing text, salted or not, ever leaves the Secret).
+SECRET_VERSION_ANNOTATION = "ai-platform/secret-version"
 FORCE = {"pulumi.com/patchForce": "true"}
 TEMPLATES = Path(__file__).parent / "templates"
 # Host directory key (script argument) → the config field that names it.
@@ -106,8 +115,15 @@ class OpenHydraArgs:
     # The cluster's kubeconfig (secret): for the provider of the aggregated API's objects,
     # with server-side apply off (open-hydra-server serves no apply patches).
     kubeconfig: pulumi.Input[str] | None = None
-    # The cluster is K3s: the reverse proxy uses K3s' admin client certificate.
-    k3s: bool = True
+    # Where the server may run: the nodes with the host directories (their label), and
+    # tolerations of those nodes' taints. None: anywhere (existing cluster, nodes unnamed).
+    node_selector: dict[str, str] | None = None
+    tolerations: list[dict[str, str]] = field(default_factory=list)
+    # The host directories are made over SSH (provisioned nodes); otherwise the kubelet
+    # creates them (DirectoryOrCreate).
+    host_dirs_made: bool = True
+    # MySQL root may log in from there only (MySQL host syntax): the pod network.
+    mysql_root_host: str = "%"
     gpu_operator_namespace: str = "gpu-operator"
 
 
@@ -152,7 +168,9 @@ class OpenHydra(pulumi.ComponentResource):
         if cfg.gpu_time_slicing.enabled:
             self._time_slicing()
 
-        self.ui_url = pulumi.Output.concat("http://", args.gateway_address, ":", str(cfg.ui_node_port))
+        self.ui_url = pulumi.Output.from_input(args.gateway_address).apply(
+            lambda a: f"http://{url_host(a)}:{cfg.ui_node_port}"
+        )
         self.register_outputs(
             {"uiUrl": self.ui_url, "adminUsername": self.admin_username, "adminPassword": self.admin_password}
         )
@@ -186,7 +204,7 @@ class OpenHydra(pulumi.ComponentResource):
             f"{self._name}-mysql-root",
             metadata=k8s.meta.v1.ObjectMetaArgs(name=MYSQL_SECRET, namespace=MYSQL_NAMESPACE),
             type="Opaque",
-            string_data=mysql_root_credentials(password),
+            string_data=mysql_root_credentials(password, self._args.mysql_root_host),
             opts=self._child(depends_on=[operator]),
         )
         spec: dict[str, Any] = {
@@ -275,30 +293,73 @@ class OpenHydra(pulumi.ComponentResource):
 
     def _server(self, mysql_password: pulumi.Output[str], depends_on: list[pulumi.Resource]) -> pulumi.Resource:
         cfg = self._args.config
+        args = self._args
         # Not awaited: the pod starts with the upstream config and only becomes ready once
         # the config and deployment patches are in; the APIService wait says when it serves.
         manifest = self._manifest(
             "server", cfg.manifests.open_hydra, "openHydra", depends_on=depends_on, skip_await=True
         )
-        config_text: pulumi.Output[str] = pulumi.Output.all(mysql_password, self._args.gateway_address).apply(
+        # The real config (with the MySQL password) in a Secret the server reads; the
+        # manifest's ConfigMap keeps the same settings without the password, for readers.
+        secret_text: pulumi.Output[str] = pulumi.Output.all(mysql_password, args.gateway_address).apply(  # secret
             lambda v: server_config(cfg, mysql_password=v[0], server_ip=v[1])
         )
-        config_text = pulumi.Output.secret(config_text)  # type: ignore[arg-type]
+        config_secret = k8s.core.v1.Secret(
+            f"{self._name}-server-config",
+            metadata=k8s.meta.v1.ObjectMetaArgs(name=SERVER_SECRET, namespace=NAMESPACE),
+            type="Opaque",
+            string_data={"config.yaml": secret_text},
+            opts=self._child(depends_on=[manifest]),
+        )
+        readable = pulumi.Output.from_input(args.gateway_address).apply(
+            lambda ip: server_config(cfg, mysql_password=f"(in Secret {SERVER_SECRET})", server_ip=ip)
+        )
+        config = k8s.core.v1.ConfigMapPatch(
+            f"{self._name}-server-config-readable",
+            metadata=k8s.meta.v1.ObjectMetaPatchArgs(name=SERVER_CONFIGMAP, namespace=NAMESPACE, annotations=FORCE),
+            data={"config.yaml": readable},
+            opts=self._child(depends_on=[manifest]),
+        )
         server = cfg.server
+        host_type = "Directory" if args.host_dirs_made else "DirectoryOrCreate"
         mounts = [("dataset", server.dataset_base_path), ("course", server.course_base_path)]
-        pod_spec = {
+        pod_spec: dict[str, Any] = {
             "containers": [
                 {
                     "name": SERVER_CONTAINER,
+                    "command": [
+                        "open-hydra-server",
+                        "run",
+                        "--open-hydra-server-config",
+                        f"{SERVER_SECRET_DIR}/config.yaml",
+                    ],
                     "volumeMounts": [
-                        {"name": vol, "mountPath": path, "mountPropagation": "Bidirectional"} for vol, path in mounts
+                        {"name": "ai-platform-config", "mountPath": SERVER_SECRET_DIR, "readOnly": True},
+                        *(
+                            {"name": vol, "mountPath": path, "mountPropagation": "Bidirectional"}
+                            for vol, path in mounts
+                        ),
                     ],
                 }
             ],
-            "volumes": [{"name": vol, "hostPath": {"path": path, "type": "Directory"}} for vol, path in mounts],
+            "volumes": [
+                {"name": "ai-platform-config", "secret": {"secretName": SERVER_SECRET}},
+                *({"name": vol, "hostPath": {"path": path, "type": host_type}} for vol, path in mounts),
+            ],
         }
-        config, deployment = self._config_and_rollout(
-            "server", SERVER_CONFIGMAP, "config.yaml", config_text, SERVER_DEPLOYMENT, pod_spec, after=[manifest]
+        if args.node_selector:
+            pod_spec["nodeSelector"] = dict(args.node_selector)
+        if args.tolerations:
+            pod_spec["tolerations"] = [dict(t) for t in args.tolerations]
+        version = config_secret.metadata.apply(lambda m: (m.resource_version if m else None) or "")
+        deployment = k8s.apps.v1.DeploymentPatch(
+            f"{self._name}-server-deployment",
+            metadata=k8s.meta.v1.ObjectMetaPatchArgs(name=SERVER_DEPLOYMENT, namespace=NAMESPACE, annotations=FORCE),
+            spec=cast(
+                Any,
+                {"template": {"metadata": {"annotations": {SECRET_VERSION_ANNOTATION: version}}, "spec": pod_spec}},
+            ),
+            opts=self._child(depends_on=[manifest, config, config_secret]),
         )
         return k8s.apiregistration.v1.APIServicePatch(
             f"{self._name}-apiservice",
@@ -369,8 +430,9 @@ class OpenHydra(pulumi.ComponentResource):
             string_data=pulumi.Output.secret(env),  # type: ignore[arg-type]
             opts=self._child(depends_on=[apiservice]),
         )
-        # A new password changes the pod template: the Job is replaced and runs again.
-        checksum = env.apply(lambda e: scripts.sha256(repr(sorted(e.items()))))
+        # A new password changes the Secret, its resourceVersion the pod template: the Job is
+        # replaced and runs again.
+        checksum = secret.metadata.apply(lambda m: (m.resource_version if m else None) or "")
         script = (TEMPLATES / "openhydra-admin-bootstrap.sh").read_text()
         k8s.batch.v1.Job(
             f"{self._name}-admin-bootstrap",
@@ -380,7 +442,7 @@ class OpenHydra(pulumi.ComponentResource):
                 {
                     "backoffLimit": 10,
                     "template": {
-                        "metadata": {"annotations": {CHECKSUM_ANNOTATION: checksum}},
+                        "metadata": {"annotations": {SECRET_VERSION_ANNOTATION: checksum}},
                         "spec": {
                             "restartPolicy": "OnFailure",
                             "containers": [
@@ -402,21 +464,79 @@ class OpenHydra(pulumi.ComponentResource):
     # -- reverse proxy and UI ---------------------------------------------------------
 
     def _reverse_proxy(self, namespace: pulumi.Resource) -> list[pulumi.Resource]:
+        """The UI's way to the Kubernetes API. Upstream mounts kubeadm's /etc/kubernetes/pki
+        (every key of the control plane) and does not verify the API server. Here: a
+        ServiceAccount of its own with a token Secret, whose token an init container turns
+        into the Authorization header nginx sends, and whose CA nginx verifies the API
+        server with. No host path, no node selector."""
         cfg = self._args.config
-        k3s = self._args.k3s
-        manifest = self._manifest(
-            "reverse-proxy", cfg.manifests.reverse_proxy, "reverseProxy", depends_on=[namespace], skip_await=k3s
+        manifest = self._manifest("reverse-proxy", cfg.manifests.reverse_proxy, "reverseProxy", depends_on=[namespace])
+        account = k8s.core.v1.ServiceAccount(
+            f"{self._name}-reverse-proxy-account",
+            metadata=k8s.meta.v1.ObjectMetaArgs(name=PROXY_ACCOUNT, namespace=NAMESPACE),
+            automount_service_account_token=False,
+            opts=self._child(depends_on=[namespace]),
         )
-        if not k3s:
-            return [manifest]
-        conf = (TEMPLATES / "openhydra-reverse-proxy-k3s-nginx.conf").read_text()
+        token = k8s.core.v1.Secret(
+            f"{self._name}-reverse-proxy-token",
+            metadata=k8s.meta.v1.ObjectMetaArgs(
+                name=f"{PROXY_ACCOUNT}-token",
+                namespace=NAMESPACE,
+                annotations={"kubernetes.io/service-account.name": PROXY_ACCOUNT},
+            ),
+            type="kubernetes.io/service-account-token",
+            opts=self._child(depends_on=[account], ignore_changes=["data"]),
+        )
+        # The upstream design: the UI acts on the cluster as an administrator (seed 004 warns).
+        binding = k8s.rbac.v1.ClusterRoleBinding(
+            f"{self._name}-reverse-proxy-admin",
+            metadata=k8s.meta.v1.ObjectMetaArgs(name=PROXY_ACCOUNT),
+            role_ref=k8s.rbac.v1.RoleRefArgs(
+                api_group="rbac.authorization.k8s.io", kind="ClusterRole", name="cluster-admin"
+            ),
+            subjects=[k8s.rbac.v1.SubjectArgs(kind="ServiceAccount", name=PROXY_ACCOUNT, namespace=NAMESPACE)],
+            opts=self._child(depends_on=[account]),
+        )
+        conf = (TEMPLATES / "openhydra-reverse-proxy-nginx.conf").read_text().replace("{auth_dir}", PROXY_AUTH_DIR)
+        header = 'proxy_set_header Authorization "Bearer %s";\\n'
+        init = (
+            f"printf '{header}' \"$(cat /token/token)\" > {PROXY_AUTH_DIR}/auth.conf"
+            f" && cp /token/ca.crt {PROXY_AUTH_DIR}/ca.crt"
+        )
+        auth_mount = {"name": "ai-platform-auth", "mountPath": PROXY_AUTH_DIR}
         pod_spec = {
-            # The certificate exists on K3s servers only.
-            "nodeSelector": {"node-role.kubernetes.io/control-plane": "true"},
-            "volumes": [{"name": "k8s-certs", "hostPath": {"path": K3S_TLS_DIR, "type": "Directory"}}],
+            "serviceAccountName": PROXY_ACCOUNT,
+            "initContainers": [
+                {
+                    "name": "api-credentials",
+                    "image": PROXY_IMAGE,
+                    "command": ["sh", "-c", init],
+                    "volumeMounts": [
+                        auth_mount,
+                        {"name": "ai-platform-token", "mountPath": "/token", "readOnly": True},
+                    ],
+                }
+            ],
+            "containers": [{"name": PROXY_CONTAINER, "volumeMounts": [{**auth_mount, "readOnly": True}]}],
+            "volumes": [
+                {"name": "ai-platform-auth", "emptyDir": {"medium": "Memory"}},
+                {
+                    "name": "ai-platform-token",
+                    "secret": {
+                        "secretName": f"{PROXY_ACCOUNT}-token",
+                        "items": [{"key": "token", "path": "token"}, {"key": "ca.crt", "path": "ca.crt"}],
+                    },
+                },
+            ],
         }
         config, deployment = self._config_and_rollout(
-            "reverse-proxy", PROXY_CONFIGMAP, "nginx.conf", conf, PROXY_DEPLOYMENT, pod_spec, after=[manifest]
+            "reverse-proxy",
+            PROXY_CONFIGMAP,
+            "nginx.conf",
+            conf,
+            PROXY_DEPLOYMENT,
+            pod_spec,
+            after=[manifest, token, binding],
         )
         return [manifest, config, deployment]
 
@@ -470,15 +590,25 @@ def manifest_file(source: ManifestSource, base_dir: Path, key: str) -> str:
     """The pinned URL, or the local copy (airgap) checked to exist, as the config names it."""
     if source.local_path is None:
         return source.url
-    path = Path(source.local_path).expanduser()
-    if not (path if path.is_absolute() else base_dir / path).is_file():
-        raise pulumi.RunError(f"ai-platform:{key}.localPath: file not found on the provisioner: {source.local_path}")
+    # config/files.py has refused an absent file before anything was registered (or, in a
+    # review, recorded it as absent here).
     return source.local_path
 
 
-def mysql_root_credentials(password: pulumi.Input[str]) -> dict[str, pulumi.Input[str]]:
-    """The mysql-operator's root Secret (its `secretName` convention)."""
-    return {"rootUser": "root", "rootHost": "%", "rootPassword": password}
+def mysql_root_credentials(password: pulumi.Input[str], root_host: str) -> dict[str, pulumi.Input[str]]:
+    """The mysql-operator's root Secret (its `secretName` convention); root may log in from
+    ROOT_HOST only (the pod network, not '%')."""
+    return {"rootUser": "root", "rootHost": root_host, "rootPassword": password}
+
+
+def mysql_host_pattern(cidr: str) -> str:
+    """A CIDR as MySQL's `address/netmask` host syntax (IPv4), or '%' for IPv6 networks."""
+    import ipaddress
+
+    net = ipaddress.ip_network(cidr)
+    if net.version != 4:
+        return "%"
+    return f"{net.network_address}/{net.netmask}"
 
 
 def server_config(cfg: OpenhydraConfig, *, mysql_password: str, server_ip: str) -> str:

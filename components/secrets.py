@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import pulumi
 import pulumi_random as random
 from pydantic import SecretStr
@@ -22,3 +25,12 @@ def given_or_generated(name: str, given: SecretStr | None, length: int, parent: 
         opts=pulumi.ResourceOptions(parent=parent, additional_secret_outputs=["result"]),
     )
     return pulumi.Output.secret(generated.result)  # type: ignore[arg-type]
+
+
+def secret_leaves(tree: Any, secret: Callable[[str], Any]) -> Any:
+    """TREE with every scalar leaf wrapped by SECRET."""
+    if isinstance(tree, dict):
+        return {k: secret_leaves(v, secret) for k, v in tree.items()}
+    if isinstance(tree, list):
+        return [secret_leaves(v, secret) for v in tree]
+    return tree if tree is None or isinstance(tree, bool | int | float) else secret(str(tree))

@@ -19,7 +19,7 @@ from pulumi_command import remote
 
 from components import helm, scripts
 from components.k3s import NodeTarget
-from stacks.model import Storage
+from config.storage import Storage
 
 DEFAULT_CLASS_ANNOTATION = "storageclass.kubernetes.io/is-default-class"
 

@@ -6,8 +6,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from stacks.load import NAMESPACE
-from stacks.model import StackConfig
+from config.load import NAMESPACE
+from config.stack import StackConfig
 
 
 def schema() -> dict[str, Any]:
@@ -62,7 +62,7 @@ def markdown() -> str:
     lines = [
         "# Configuration reference",
         "",
-        "Generated from `stacks/model.py` by `python -m stacks schema` — do not edit by hand;",
+        "Generated from `config/` by `python -m stacks schema` — do not edit by hand;",
         "`tests/unit/test_docs.py` fails when it is stale. Keys are written in `Pulumi.<stack>.yaml`",
         f"under `config:` as `{NAMESPACE}:<key>` objects. Secret fields take `secure:` values",
         "(`pulumi config set --secret --path ...`); `secure:` on any other field is an error.",

@@ -16,10 +16,11 @@ from __future__ import annotations
 import base64
 import contextvars
 import json
+import logging
 import os
 import runpy
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,10 +31,15 @@ from pulumi.runtime import mocks as pmocks
 from pulumi.runtime import rpc
 from pulumi.runtime.sync_await import _sync_await
 
+from config import files
+
 PROJECT = "ai-platform"
 PROGRAM = Path(__file__).resolve().parent.parent / "__main__.py"
 SECRET = "[secret]"
-UNKNOWN = "[unknown]"
+# What the engine would only know at `pulumi up` (a provider's output, an id): mocks answer
+# with this, and unknown values read as it too.
+COMPUTED = "<computed at up>"
+UNKNOWN = COMPUTED
 
 _SIG = rpc._special_sig_key
 _SECRET_SIG = rpc._special_secret_sig
@@ -61,17 +67,22 @@ users:
 """
 
 
-def render_value(value: struct_pb2.Value | Any) -> Any:
-    """Protobuf value → plain data; secrets become `[secret]` where they are (not pushed up)."""
+Mask = Callable[[str], str]
+
+
+def render_value(value: struct_pb2.Value | Any, mask: Mask | None = None) -> Any:
+    """Protobuf value → plain data; secrets become `[secret]` where they are (not pushed up),
+    or `[secret:<MASK of the value>]` with a MASK (a keyed digest: a changed secret shows as a
+    changed mask, never as its value)."""
     if isinstance(value, struct_pb2.Struct):
-        return render_struct(value)
+        return render_struct(value, mask)
     if isinstance(value, struct_pb2.ListValue):
-        return [render_value(v) for v in value.values]
+        return [render_value(v, mask) for v in value.values]
     kind = value.WhichOneof("kind")
     if kind == "struct_value":
-        return render_struct(value.struct_value)
+        return render_struct(value.struct_value, mask)
     if kind == "list_value":
-        return [render_value(v) for v in value.list_value.values]
+        return [render_value(v, mask) for v in value.list_value.values]
     if kind == "string_value":
         return UNKNOWN if value.string_value == _UNKNOWN_VALUE else value.string_value
     if kind == "number_value":
@@ -82,22 +93,29 @@ def render_value(value: struct_pb2.Value | Any) -> Any:
     return None
 
 
-def render_struct(struct: struct_pb2.Struct) -> Any:
+def render_struct(struct: struct_pb2.Struct, mask: Mask | None = None) -> Any:
     fields = struct.fields
     if _SIG in fields:
         sig = fields[_SIG].string_value
         if sig == _SECRET_SIG:
-            return SECRET
+            if mask is None or "value" not in fields:
+                return SECRET
+            inner = render_value(fields["value"], _UNMASKED)
+            return f"[secret:{mask(json.dumps(inner, sort_keys=True))}]"
         if sig == _ASSET_SIG:
             for key in ("path", "uri"):
                 if key in fields:
                     return {"asset": {key: fields[key].string_value}}
             return {"asset": {"text-sha256": _sha(fields["text"].string_value) if "text" in fields else None}}
         if sig == _ARCHIVE_SIG:
-            return {"archive": {k: render_value(v) for k, v in sorted(fields.items()) if k != _SIG}}
+            return {"archive": {k: render_value(v, mask) for k, v in sorted(fields.items()) if k != _SIG}}
         if sig == _RESOURCE_SIG:
             return {"resource": _short_urn(fields["urn"].string_value)}
-    return {k: render_value(v) for k, v in sorted(fields.items())}
+    return {k: render_value(v, mask) for k, v in sorted(fields.items())}
+
+
+def _UNMASKED(text: str) -> str:
+    return text
 
 
 def _sha(text: str) -> str:
@@ -138,6 +156,8 @@ class Declared:
     additional_secret_outputs: list[str]
     ignore_changes: list[str]
     read: bool = False  # a `get` of an existing resource, not something to create
+    # Inputs with each secret as `[secret:<keyed digest>]`: filled only by run(mask=...).
+    masked_inputs: dict[str, Any] = field(default_factory=dict, repr=False)
     # Secrets unwrapped, assets as pulumi.FileAsset/StringAsset: filled only by run(keep_secrets=True).
     raw_inputs: dict[str, Any] = field(default_factory=dict, repr=False)
 
@@ -182,7 +202,13 @@ class PlanMocks(pmocks.Mocks):
                 },
             }
         elif typ == "kubernetes:helm.sh/v3:Release":
-            state["status"] = {"name": state.get("name", args.name), "namespace": state.get("namespace", "default")}
+            state["status"] = {
+                "name": state.get("name", args.name),
+                "namespace": state.get("namespace", "default"),
+                "revision": COMPUTED,  # Helm counts revisions at install
+            }
+        if typ.startswith("kubernetes:") and isinstance(state.get("metadata"), dict):
+            state["metadata"] = {**state["metadata"], "resourceVersion": COMPUTED}
         elif typ == "kubernetes:core/v1:Service" and args.resource_id:
             state = {"status": {"loadBalancer": {"ingress": []}}, "spec": {}}
         return (args.resource_id or f"{args.name}-id"), state
@@ -249,11 +275,12 @@ def raw_inputs_of(struct: struct_pb2.Struct) -> dict[str, Any]:
 
 
 class RecordingMonitor(pmocks.MockMonitor):
-    def __init__(self, mocks: pmocks.Mocks, keep_secrets: bool = False) -> None:
+    def __init__(self, mocks: pmocks.Mocks, keep_secrets: bool = False, mask: Mask | None = None) -> None:
         super().__init__(mocks)
         self.declared: list[Declared] = []
         self.urn_names: dict[str, str] = {}
         self.keep_secrets = keep_secrets
+        self.mask = mask
 
     def _record(self, request: Any, read: bool) -> None:
         struct = request.properties if read else request.object
@@ -273,6 +300,7 @@ class RecordingMonitor(pmocks.MockMonitor):
                 ignore_changes=sorted(getattr(request, "ignoreChanges", [])),
                 read=read,
                 raw_inputs=raw_inputs_of(struct) if self.keep_secrets else {},
+                masked_inputs=render_struct(struct, self.mask) if self.mask else {},
             )
         )
 
@@ -292,6 +320,8 @@ class Recording:
     declared: list[Declared]
     outputs: dict[str, Any]
     warnings: list[str]
+    # A review run's record of the provisioner's files (config/files.py); empty otherwise.
+    files: list[files.FileFact] = field(default_factory=list)
 
     def by_type(self, typ: str) -> list[Declared]:
         return [d for d in self.declared if d.type == typ]
@@ -335,13 +365,30 @@ def run(
     secret_keys: list[str] | None = None,
     program: Path | None = None,
     keep_secrets: bool = False,
+    review: bool = False,
+    mask: Mask | None = None,
 ) -> Recording:
     """Evaluate `__main__.py` under mocks with the given `ai-platform:` config.
 
     `keep_secrets=True` also fills each `Declared.raw_inputs` with the inputs, secrets
     unwrapped (for a test driver that runs the node commands); `inputs` stay masked.
+    `review=True` runs the program as a review (`make plan`): provisioner files that are not
+    here are recorded as absent (`Recording.files`) instead of refused.
     """
-    return contextvars.Context().run(_run, raw_config, stack, project_dir, secret_keys or [], program, keep_secrets)
+    return contextvars.Context().run(
+        _run, raw_config, stack, project_dir, secret_keys or [], program, keep_secrets, review, mask
+    )
+
+
+class _Warnings(logging.Handler):
+    """Collects what the program logs at warning level (pulumi.log.warn under mocks)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
 
 
 def _run(
@@ -351,17 +398,25 @@ def _run(
     secret_keys: list[str],
     program: Path | None,
     keep_secrets: bool = False,
+    review: bool = False,
+    mask: Mask | None = None,
 ) -> Recording:
     from pulumi.runtime import config as rc
     from pulumi.runtime.stack import run_pulumi_func
 
+    record = files.Review() if review else None
+    files.REVIEW.set(record)
     rc.set_all_config(_config_values(raw_config), [f"{PROJECT}:{k}" for k in secret_keys])
     mocks = PlanMocks()
-    monitor = RecordingMonitor(mocks, keep_secrets)
-    pmocks.set_mocks(mocks, project=PROJECT, stack=stack, preview=False, monitor=monitor)
+    monitor = RecordingMonitor(mocks, keep_secrets, mask)
+    handler = _Warnings()
+    logger = logging.getLogger(f"aip.mockrun.{id(handler)}")
+    logger.propagate = False
+    logger.setLevel(logging.DEBUG)
+    logger.addHandler(handler)
+    pmocks.set_mocks(mocks, project=PROJECT, stack=stack, preview=False, monitor=monitor, logger=logger)
 
     exported: dict[str, Any] = {}
-    warnings: list[str] = []
     real_export = pulumi.export
 
     def record_export(name: str, value: Any) -> None:
@@ -387,5 +442,8 @@ def _run(
         os.chdir(cwd)
         pulumi.export = real_export  # type: ignore[assignment]
         sys.path[:] = sys_path
+        logger.removeHandler(handler)
     declared = sorted(monitor.declared, key=lambda d: (d.type, d.name))
-    return Recording(stack=stack, declared=declared, outputs=outputs, warnings=warnings)
+    facts = sorted(record.facts.values(), key=lambda f: f.key) if record is not None else []
+    warnings = list(dict.fromkeys(handler.messages))
+    return Recording(stack=stack, declared=declared, outputs=outputs, warnings=warnings, files=facts)

@@ -5,22 +5,33 @@ key-path errors), evaluates the real program under the SDK's mock runtime
 (`stacks/mockrun.py`), checks the rules (`stacks/rules.py`), and writes
 `build/plan/<stack>/`:
 
-    resources.json   every resource: type, name, parent, provider, dependencies,
-                     inputs, protect, additionalSecretOutputs, ... (secrets: [secret])
+    resources.json   every resource: type, name, parent, provider, dependencies, inputs,
+                     protect, ...; a node command's script named by file and digest with
+                     its arguments, and its stdin payload as readable documents
+    resources.exact.json  the same with every input exactly as declared
+    scripts/<script>-<digest>.sh   each distinct node script text (lib.sh + script), once
     helm/<name>.yaml the values of each Helm release
-    scripts/<resource>.<create|delete>.sh + .args.json   what each node runs, per step
+    files.json       the provisioner's files: path, size, sha256 (null: absent here)
     graph.mmd        dependency order (mermaid)
     outputs.json     the stack outputs
     summary.txt      what is printed
 
-Deterministic: the same config gives the same bytes. Exit 1 on invalid config or a
-broken rule.
+Secrets read `[secret:<digest>]`: a keyed digest (HMAC-SHA256 with a key kept on this
+machine, ~/.cache/ai-platform/plan-mask.key), so a changed secret shows as a changed mask
+and never as its value or a plain hash of it. Values only `pulumi up` knows read
+`<computed at up>`. Deterministic: the same config on the same machine gives the same
+bytes. Exit 1 on invalid config or a broken rule.
 """
 
 from __future__ import annotations
 
 import argparse
+import base64
+import hashlib
+import hmac
 import json
+import os
+import secrets
 import shlex
 import sys
 from collections import Counter
@@ -30,21 +41,43 @@ from typing import Any
 import pulumi
 import yaml
 
+from config.load import ConfigError, from_stack_file, read_stack_file
 from stacks import mockrun, rules
-from stacks.load import ConfigError, from_stack_file, read_stack_file
 
 ROOT = Path(__file__).resolve().parent.parent
 COMMAND = "command:remote:Command"
 RELEASE = "kubernetes:helm.sh/v3:Release"
 
 
+def mask_key() -> bytes:
+    """This machine's key for secret masks (made once; never in a plan or in git)."""
+    cache = Path(os.environ.get("AIP_CACHE", Path.home() / ".cache" / "ai-platform"))
+    path = cache / "plan-mask.key"
+    if not path.is_file():
+        cache.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".tmp{os.getpid()}")
+        tmp.write_bytes(secrets.token_bytes(32))
+        tmp.chmod(0o600)
+        tmp.replace(path)
+    return path.read_bytes()
+
+
+def masker() -> mockrun.Mask:
+    key = mask_key()
+    return lambda text: hmac.new(key, text.encode(), hashlib.sha256).hexdigest()[:12]
+
+
 def build_plan(stack_file: Path) -> tuple[mockrun.Recording, list[rules.Violation]]:
-    from_stack_file(stack_file)  # raises ConfigError, like the program would
+    """A review: the program under mocks, with the provisioner's files recorded (present:
+    size and sha256; absent: "required at pulumi up") instead of required."""
+    from_stack_file(stack_file, review=True)  # raises ConfigError, like the program would
     raw, encrypted = read_stack_file(stack_file)
     secret_keys = sorted({p.split(".")[0].split("[")[0] for p in encrypted})
     stack = stack_file.name.removeprefix("Pulumi.").removesuffix(".yaml")
     # the program itself checks the chart values (pulumi.RunError, as in `pulumi up`)
-    rec = mockrun.run(raw, stack, stack_file.resolve().parent, secret_keys)
+    rec = mockrun.run(
+        raw, stack, stack_file.resolve().parent, secret_keys, review=True, keep_secrets=True, mask=masker()
+    )
     return rec, rules.check(rec)
 
 
@@ -91,35 +124,107 @@ def dump(obj: Any) -> str:
     return json.dumps(obj, indent=2, sort_keys=True) + "\n"
 
 
+def script_ref(text: str) -> dict[str, Any] | None:
+    """A node command as a reference: script name, digest of its text, sudo, arguments."""
+    name, script, args, sudo = split_command(text)
+    if not name.endswith(".sh"):
+        return None
+    digest = hashlib.sha256(script.encode()).hexdigest()[:12]
+    return {"script": f"{name.removesuffix('.sh')}@{digest}.sh", "sudo": sudo, "args": args}
+
+
+def payload_view(stdin: Any, mask: mockrun.Mask) -> dict[str, Any] | None:
+    """A node command's stdin payload (key=<base64> lines) as readable documents, each
+    secret value masked: registries.yaml parsed with its credentials masked, the /etc/hosts
+    lines, the CA files by path and digest, the token as a mask."""
+    if not isinstance(stdin, str) or not stdin.strip():
+        return None
+    view: dict[str, Any] = {}
+    for line in stdin.splitlines():
+        key, _, b64 = line.partition("=")
+        text = base64.b64decode(b64).decode()
+        if key == "registries":
+            view[key] = _mask_registries(yaml.safe_load(text) or {}, mask)
+        elif key == "hosts":
+            view[key] = text.splitlines()
+        elif key == "certs":
+            view[key] = {
+                path: f"sha256:{hashlib.sha256(base64.b64decode(pem)).hexdigest()[:12]}"
+                for path, _, pem in (ln.partition("\t") for ln in text.splitlines())
+            }
+        else:
+            view[key] = f"[secret:{mask(json.dumps(text))}]"
+    return view
+
+
+_REGISTRY_SECRETS = ("password", "auth", "identitytoken", "token")
+
+
+def _mask_registries(doc: dict[str, Any], mask: mockrun.Mask) -> dict[str, Any]:
+    for entry in (doc.get("configs") or {}).values():
+        auth = (entry or {}).get("auth") or {}
+        for k in _REGISTRY_SECRETS:
+            if k in auth:
+                auth[k] = f"[secret:{mask(json.dumps(auth[k]))}]"
+    return doc
+
+
+def review_json(d: mockrun.Declared, mask: mockrun.Mask, scripts: dict[str, str]) -> dict[str, Any]:
+    """What a reviewer reads of a resource: masked inputs, node scripts by reference (their
+    texts into SCRIPTS), the stdin payload as documents."""
+    data = d.as_json()
+    inputs = dict(d.masked_inputs or d.inputs)
+    if d.type == COMMAND:
+        for field in ("create", "update", "delete"):
+            text = (d.raw_inputs or {}).get(field, inputs.get(field))
+            if isinstance(text, str):
+                ref = script_ref(text)
+                if ref is not None:
+                    scripts[ref["script"]] = split_command(text)[1]
+                    inputs[field] = ref
+        view = payload_view((d.raw_inputs or {}).get("stdin"), mask)
+        if view is not None:
+            inputs["stdinView"] = view
+    data["inputs"] = inputs
+    return data
+
+
 def write_plan(rec: mockrun.Recording, violations: list[rules.Violation], out: Path) -> str:
     if out.exists():
         for p in sorted(out.rglob("*"), reverse=True):
             p.unlink() if p.is_file() else p.rmdir()
     out.mkdir(parents=True, exist_ok=True)
     declared = rec.declared
-    (out / "resources.json").write_text(dump([d.as_json() for d in declared]))
+    mask = masker()
+    scripts: dict[str, str] = {}
+    (out / "resources.json").write_text(dump([review_json(d, mask, scripts) for d in declared]))
+    exact = [{**d.as_json(), "inputs": d.masked_inputs or d.inputs} for d in declared]
+    (out / "resources.exact.json").write_text(dump(exact))
     (out / "outputs.json").write_text(dump(rec.outputs))
+    (out / "files.json").write_text(
+        dump({f.key: {"path": f.given, "size": f.size, "sha256": f.sha256} for f in rec.files})
+    )
     (out / "graph.mmd").write_text(mermaid(declared))
+    if scripts:
+        (out / "scripts").mkdir()
+        for name, text in sorted(scripts.items()):
+            (out / "scripts" / name).write_text(text)
 
     releases = []
     for d in rec.by_type(RELEASE):
         (out / "helm").mkdir(exist_ok=True)
-        values = d.inputs.get("values", {})
+        values = (d.masked_inputs or d.inputs).get("values", {})
         (out / "helm" / f"{d.name}.yaml").write_text(yaml.safe_dump(values, sort_keys=True))
         releases.append(f"{d.name}: chart {d.inputs.get('chart')} {d.inputs.get('version', '(local)')}")
 
-    for d in rec.by_type(COMMAND):
-        for field in ("create", "update", "delete"):
-            text = d.inputs.get(field)
-            if not isinstance(text, str):
-                continue
-            name, script, args, sudo = split_command(text)
-            where = out / "scripts"
-            where.mkdir(parents=True, exist_ok=True)
-            (where / f"{d.name}.{field}.sh").write_text(script)
-            meta = {"script": name, "sudo": sudo, "args": args, "stdin": d.inputs.get("stdin")}
-            (where / f"{d.name}.{field}.args.json").write_text(dump(meta))
-
+    runs = Counter(
+        ref["script"]
+        for d in rec.by_type(COMMAND)
+        for ref in (
+            script_ref(t) for t in ((d.raw_inputs or {}).get(f) for f in ("create", "update")) if isinstance(t, str)
+        )
+        if ref is not None
+    )
     by_key = {d.key: d for d in declared}
     per_layer = Counter(layer_of(d, by_key) for d in declared if d.custom)
     nodes = rec.outputs.get("nodes") or []
@@ -137,6 +242,17 @@ def write_plan(rec: mockrun.Recording, violations: list[rules.Violation], out: P
     lines.append(f"helm releases: {len(releases)}")
     lines += [f"  {r}" for r in sorted(releases)]
     lines.append(f"outputs: {', '.join(sorted(rec.outputs))}")
+    if runs:
+        lines.append(f"node scripts: {len(scripts)} distinct texts in scripts/ (lib.sh + script, by digest)")
+        lines += [f"  {name}: run by {n} step{'s' if n != 1 else ''}" for name, n in sorted(runs.items())]
+    present = [f for f in rec.files if f.present]
+    absent = [f for f in rec.files if not f.present]
+    if present:
+        lines.append(f"provisioner files: {len(present)}")
+        lines += [f"  {f.describe()}" for f in present]
+    if absent:
+        lines.append(f"absent here — required at pulumi up: {len(absent)}")
+        lines += [f"  {f.key}: {f.given}" for f in absent]
     for w in rec.warnings:
         lines.append(f"warning: {w}")
     if violations:

@@ -18,21 +18,26 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pulumi
 
 from components import chart_schemas
 from components import csghub as csghub_mod
-from components.csghub import CsghubArgs, CsghubLayer, hostnames
+from components.csghub import CsghubArgs, CsghubLayer, Endpoints, endpoints
 from components.dataflow import DataflowArgs, DataflowLayer, bundled_values, merge, placeholder, standalone_values
-from components.gateway import GatewayArgs, GatewayLayer, external_url, gateway_values
+from components.gateway import GatewayArgs, GatewayLayer, gateway_values
 from components.k3s import K3sCluster, K3sClusterArgs
 from components.knative import KnativeArgs, KnativeLayer, runner_values
 from components.octopus import Octopus, OctopusArgs
-from components.openhydra import OpenHydra, OpenHydraArgs
+from components.octopus import Placeholders as OctopusPlaceholders
+from components.octopus import chart_values as octopus_chart_values
+from components.openhydra import OpenHydra, OpenHydraArgs, mysql_host_pattern
 from components.storage import StorageArgs, StorageLayer
-from stacks.load import ConfigError, Problem
-from stacks.model import StackConfig
+from config import files
+from config.fields import parse_taint
+from config.load import ConfigError, Problem
+from config.stack import OPENHYDRA_NODE_LABEL, StackConfig
 
 
 @dataclass
@@ -44,10 +49,47 @@ class Platform:
 def node_labels(cfg: StackConfig) -> dict[str, dict[str, str]]:
     """Labels platform layers need on named nodes, applied by the K3s component."""
     labels: dict[str, dict[str, str]] = {}
-    if cfg.octopus is not None and cfg.octopus.enabled:
-        for name in cfg.octopus.nodes:
-            labels.setdefault(name, {})[cfg.octopus.node_selector_key] = cfg.octopus.node_selector_value
+    octopus = cfg.octopus_on()
+    if octopus is not None:
+        for name in octopus.nodes:
+            labels.setdefault(name, {})[octopus.node_selector_key] = octopus.node_selector_value
+    if cfg.openhydra.enabled:
+        names = [n.name for n in cfg.openhydra_nodes()] if cfg.provisioned else cfg.openhydra.nodes
+        for name in names:
+            labels.setdefault(name, {})[OPENHYDRA_NODE_LABEL] = "true"
     return labels
+
+
+def csghub_endpoints(cfg: StackConfig) -> Endpoints:
+    return endpoints(cfg.csghub, cfg.gateway)
+
+
+def harbor_registry(cfg: StackConfig, base_dir: Path) -> dict[str, Any] | None:
+    """Octopus' images come from the Harbor host: its CA and pull credentials for the nodes."""
+    octopus = cfg.octopus_on()
+    if octopus is None:
+        return None
+    repo = octopus.repo
+    host = (octopus.image_registry or urlsplit(repo.url).netloc).split("/", 1)[0]
+    entry: dict[str, Any] = {}
+    if repo.username and repo.password is not None:
+        entry["auth"] = {"username": repo.username, "password": repo.password.get_secret_value()}
+    cas: dict[str, str] = {}
+    if repo.ca_file is not None:
+        cas[host] = files.read_text(base_dir, "octopus.repo.caFile", repo.ca_file)
+    if not entry and not cas:
+        return None
+    return {"configs": {host: entry}, "cas": cas}
+
+
+def default_storage_class(cfg: StackConfig) -> str | None:
+    """The cluster's default StorageClass: the storage layer's, else K3s' own local-path
+    (unless disabled); None when unknown (an existing cluster without the storage layer)."""
+    if cfg.storage.enabled:
+        return storage_class(cfg)
+    if cfg.provisioned and "local-storage" not in cfg.cluster.k3s.disable:
+        return "local-path"
+    return None
 
 
 def storage_class(cfg: StackConfig) -> str | None:
@@ -66,38 +108,107 @@ def default_address(cfg: StackConfig) -> str:
 
 
 def octopus_address(cfg: StackConfig) -> str | None:
-    """Octopus brings its own ingress on the nodes that carry it: the first one's address."""
-    if cfg.octopus is None or not cfg.octopus.nodes:
+    """Octopus' ingress answers on its NodePort on every node: the first Octopus node's address."""
+    octopus = cfg.octopus_on()
+    if octopus is None or not octopus.nodes:
         return None
     hosts = {n.name: n.host for n in cfg.nodes()}
-    return hosts.get(cfg.octopus.nodes[0])
+    return hosts.get(octopus.nodes[0])
+
+
+def openhydra_placement(cfg: StackConfig) -> dict[str, Any]:
+    """Where open-hydra's server may run is where its host directories are: the same node
+    list (openhydra.nodes, default all) labels those nodes and gives the pods a selector for
+    that label and tolerations for exactly those nodes' taints."""
+    hydra = cfg.openhydra
+    named = cfg.openhydra_nodes() if cfg.provisioned else []
+    tolerations: dict[tuple[str, str | None, str], dict[str, str]] = {}
+    for node in named:
+        for taint in node.taints:
+            key, value, effect = parse_taint(taint)
+            t = {
+                "key": key,
+                "effect": effect,
+                **({"operator": "Equal", "value": value} if value is not None else {"operator": "Exists"}),
+            }
+            tolerations[(key, value, effect)] = t
+    selector = {OPENHYDRA_NODE_LABEL: "true"} if (named or hydra.nodes) else None
+    return {
+        "node_selector": selector,
+        "tolerations": [tolerations[k] for k in sorted(tolerations, key=str)],
+        "host_dirs_made": cfg.provisioned,
+        "mysql_root_host": hydra.mysql_root_host or mysql_host_pattern(cfg.cluster.k3s.cluster_cidr),
+    }
+
+
+def merge_registries(parts: list[Any]) -> pulumi.Output[dict[str, Any]]:
+    """Registry entries several layers add (CSGHub's registry, Octopus' Harbor), as one."""
+
+    def merged(values: list[dict[str, Any]]) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for part in values:
+            for section, entries in part.items():
+                out.setdefault(section, {}).update(entries)
+        return out
+
+    return pulumi.Output.secret(pulumi.Output.all(*parts).apply(merged))  # type: ignore[arg-type]
 
 
 def _dataflow_bundled(cfg: StackConfig) -> bool:
     return cfg.dataflow.enabled and cfg.csghub.enabled
 
 
-def csghub_validation_values(cfg: StackConfig) -> dict[str, Any]:
-    """The CSGHub values as schema validation sees them (secrets as placeholders)."""
+def csghub_validation_values(cfg: StackConfig, passthrough: bool = True) -> dict[str, Any]:
+    """The CSGHub values as schema validation sees them (secrets as placeholders); without
+    the pass-through `values` when PASSTHROUGH is False."""
     df = cfg.dataflow
     sc = storage_class(cfg)
+    csghub = cfg.csghub if passthrough else cfg.csghub.model_copy(update={"values": {}})
 
     def dataflow(secret: Any) -> dict[str, Any]:
         return bundled_values(df, sc, cfg.csghub.services.mongo is not None, secret)
 
     return csghub_mod.validation_values(
-        cfg.csghub,
+        csghub,
         gateway_values(cfg.gateway, cfg.csghub.domain, cfg.csghub.public_domain),
         runner_values(cfg.knative),
         dataflow if _dataflow_bundled(cfg) else None,
         sc,
+        [s for s in ("loki", "prometheus") if s in csghub_endpoints(cfg).hosts],
     )
+
+
+def override_problems(cfg: StackConfig) -> list[Problem]:
+    """Pass-through chart values may add keys, never replace what the program sets."""
+    found: list[tuple[str, str, str]] = []
+    if cfg.csghub.enabled and cfg.csghub.values:
+        mine = csghub_validation_values(cfg, passthrough=False)
+        found += [("csghub", k, o) for k, o in csghub_mod.owned_overrides(mine, cfg.csghub.values)]
+    octopus = cfg.octopus_on()
+    if octopus is not None and octopus.values:
+        bare = octopus.model_copy(update={"values": {}})
+        mine = octopus_chart_values(bare, OctopusPlaceholders(), harbor_host="h", harbor_ssl=True)
+        found += [
+            ("octopus", k, "octopus (typed keys)")
+            for k, _ in csghub_mod.owned_overrides(mine, octopus.values, (("", ""),))
+        ]
+    if cfg.dataflow.enabled and not _dataflow_bundled(cfg) and cfg.dataflow.values:
+        df = cfg.dataflow
+        mine = standalone_values(df, storage_class(cfg), df.external_url or "", placeholder)
+        found += [
+            ("dataflow", k, "dataflow (typed keys)")
+            for k, _ in csghub_mod.owned_overrides(mine, df.values, (("", ""),))
+        ]
+    return [
+        Problem(f"{layer}.values.{key}", f"is set by the program from typed config: use {owner} instead")
+        for layer, key, owner in found
+    ]
 
 
 def chart_value_problems(cfg: StackConfig, base_dir: Path) -> tuple[list[Problem], list[str]]:
     """Every release's values against its chart's values.schema.json (components/chart_schemas.py):
     (problems, notes). Secrets are placeholders here; nothing is registered."""
-    problems: list[Problem] = []
+    problems: list[Problem] = override_problems(cfg)
     notes: list[str] = []
 
     def check(key: str, schema: chart_schemas.Schema | None, values: dict[str, Any], what: str) -> None:
@@ -106,6 +217,13 @@ def chart_value_problems(cfg: StackConfig, base_dir: Path) -> tuple[list[Problem
             return
         problems.extend(Problem(key, f"chart value {e} (schema: {schema.origin})") for e in schema.errors(values))
 
+    for key, chart_source in (("csghub.chart", cfg.csghub.chart), ("dataflow.chart", cfg.dataflow.chart)):
+        local = chart_source.local_path
+        if local is not None and not files.present(base_dir, local):
+            notes.append(
+                f"{key}.localPath {local}: {files.ABSENT}; it cannot be rendered here, so its values are checked "
+                f"against the shipped schema of {chart_source.name} {chart_source.version}"
+            )
     if cfg.csghub.enabled:
         chart = cfg.csghub.chart
         values = csghub_validation_values(cfg)
@@ -133,12 +251,20 @@ def validate_chart_values(cfg: StackConfig, base_dir: Path) -> list[str]:
     return notes
 
 
-def build(cfg: StackConfig, stack: str, base_dir: Path) -> Platform:
+def build(cfg: StackConfig, stack: str, base_dir: Path, secret_keys: frozenset[str] = frozenset()) -> Platform:
+    """The platform from validated config. SECRET_KEYS: the top-level config keys that hold a
+    secret (their pass-through chart values stay secret, leaf by leaf)."""
     for note in validate_chart_values(cfg, base_dir):
         pulumi.log.warn(note)
     cluster = K3sCluster(
         "k3s",
-        K3sClusterArgs(cluster=cfg.cluster, stack=stack, base_dir=base_dir, extra_labels=node_labels(cfg)),
+        K3sClusterArgs(
+            cluster=cfg.cluster,
+            stack=stack,
+            base_dir=base_dir,
+            extra_labels=node_labels(cfg),
+            nfs_client=cfg.uses_nfs(),
+        ),
     )
     provider = cluster.provider
     address = default_address(cfg)
@@ -172,7 +298,7 @@ def build(cfg: StackConfig, stack: str, base_dir: Path) -> Platform:
 
     dataflow = None
     if cfg.dataflow.enabled:
-        portal = external_url(cfg.gateway, hostnames(cfg.csghub.domain)["csghub"]) if cfg.csghub.enabled else None
+        portal = csghub_endpoints(cfg).url("portal") if cfg.csghub.enabled else None
         dataflow = DataflowLayer(
             "dataflow",
             DataflowArgs(
@@ -183,15 +309,19 @@ def build(cfg: StackConfig, stack: str, base_dir: Path) -> Platform:
                 bundled=_dataflow_bundled(cfg),
                 csghub_has_mongo=cfg.csghub.services.mongo is not None,
                 csghub_url=portal,
+                values_secret="dataflow" in secret_keys,
             ),
             opts=pulumi.ResourceOptions(depends_on=[storage] if storage else []),
         )
         urls["dataflow"] = dataflow.url
 
-    node_registries: Any = None
+    node_registries: list[Any] = []
+    harbor = harbor_registry(cfg, base_dir)
+    if harbor is not None:
+        node_registries.append(harbor)
     hosts: list[str] | None = None  # /etc/hosts lines for the nodes, when the domain has no DNS
     if cfg.csghub.enabled and knative is not None:
-        names = hostnames(cfg.csghub.domain)
+        ep = csghub_endpoints(cfg)
         gateway = GatewayLayer(
             "gateway",
             GatewayArgs(
@@ -212,24 +342,33 @@ def build(cfg: StackConfig, stack: str, base_dir: Path) -> Platform:
                 gateway_values=gateway_values(cfg.gateway, cfg.csghub.domain, cfg.csghub.public_domain),
                 runner_values=runner_values(cfg.knative),
                 storage_class=sc,
-                gateway_address=gateway.address,
-                registry_endpoint=external_url(cfg.gateway, names["registry"]),
+                gateway_address=cfg.dns_address() or gateway.address,
+                endpoints=ep,
+                values_secret="csghub" in secret_keys,
                 dataflow_values=dataflow.csghub_values if dataflow is not None and _dataflow_bundled(cfg) else None,
                 depends_on=[storage] if storage is not None else [],
             ),
         )
         knative.pin_after(csghub.revision, depends_on=[csghub.release])
         if cfg.csghub.node_registry:
-            node_registries = csghub.node_registries
-        if cfg.csghub.coredns_hosts and address:
-            hosts = [f"{address} {' '.join(names.values())}"]
-        urls["portal"] = external_url(cfg.gateway, names["csghub"])
-        for key in ("casdoor", "minio", "registry"):
-            urls[key] = external_url(cfg.gateway, names[key])
+            node_registries.append(csghub.node_registries)
+        dns = cfg.dns_address()
+        if cfg.csghub.coredns_hosts and dns:
+            hosts = [f"{dns} {' '.join(ep.names())}"]
+        for service in ep.hosts:
+            urls[service] = ep.url(service)
+        urls["registry"] = ep.url("portal")
         credentials["csghub"] = {"username": csghub.admin_username, "password": csghub.admin_password}
+        for service, password in csghub.service_credentials.items():
+            credentials[service] = {"username": service, "password": password}
+        if cfg.csghub.node_registry and cfg.gateway.tls is None:
+            pulumi.log.warn(
+                f"csghub: the nodes log in to the CSGHub registry {ep.registry} over plain HTTP (gateway.tls is "
+                "unset): its credentials cross the network in clear; configure gateway.tls for production"
+            )
         outputs["gateway"] = {"address": gateway.address, "ports": gateway.ports}
 
-    cluster.rollout_registries(node_registries, hosts)
+    cluster.rollout_registries(merge_registries(node_registries) if node_registries else None, hosts)
 
     if cfg.octopus is not None and cfg.octopus.enabled:
         octopus = Octopus(
@@ -239,8 +378,9 @@ def build(cfg: StackConfig, stack: str, base_dir: Path) -> Platform:
                 provider=provider,
                 base_dir=base_dir,
                 kubernetes_version=cluster.kubernetes_version,
-                storage_class=sc,
+                storage_class=default_storage_class(cfg),
                 address=octopus_address(cfg),
+                values_secret="octopus" in secret_keys,
             ),
             opts=pulumi.ResourceOptions(depends_on=[storage] if storage else []),
         )
@@ -259,7 +399,7 @@ def build(cfg: StackConfig, stack: str, base_dir: Path) -> Platform:
                 local_path_provided=cfg.cluster.kubeconfig is None and "local-storage" not in cfg.cluster.k3s.disable,
                 gateway_address=address,
                 kubeconfig=cluster.kubeconfig,
-                k3s=cfg.cluster.kubeconfig is None,
+                **openhydra_placement(cfg),
             ),
             opts=pulumi.ResourceOptions(depends_on=[storage] if storage else []),
         )

@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from stacks.load import ENCRYPTED_PLACEHOLDER
+from config.base import ENCRYPTED_PLACEHOLDER
 
 SECRET = "[secret]"
 # The seeds' documented default credentials: none may reach a value.
@@ -30,6 +30,8 @@ DATA_BEARING_TYPES = (
 )
 DATA_BEARING_RELEASES = ("csghub", "dataflow", "octopus")
 _VERSION = re.compile(r"v?\d+\.\d+\.\d+")
+# A URL path segment that pins a manifest: a version tag (v0.1, knative-v1.21.0, 8.0.36-2.1.2) or a commit.
+_PINNED_REF = re.compile(r"/([\w.-]*v?\d+(\.\d+)+[\w.+-]*|[0-9a-f]{40})/")
 
 
 @dataclass(frozen=True)
@@ -89,13 +91,14 @@ def no_seed_credentials(v: View) -> Iterable[str]:
 def pinned_versions(v: View) -> Iterable[str]:
     if v.type == "kubernetes:helm.sh/v3:Release":
         chart = str(v.inputs.get("chart", ""))
-        local = chart.startswith(("/", "./", "../")) or chart.endswith(".tgz")
+        # a local chart (airgap) has no repository: it is pinned by being that file
+        local = not v.inputs.get("repositoryOpts") or chart.startswith(("/", "./", "../")) or chart.endswith(".tgz")
         if not local and not _VERSION.fullmatch(str(v.inputs.get("version", ""))):
             yield f"chart {chart!r} has no pinned version (got {v.inputs.get('version')!r})"
     if v.type in ("kubernetes:yaml/v2:ConfigFile", "kubernetes:yaml:ConfigFile"):
         file = str(v.inputs.get("file", ""))
-        if file.startswith(("http://", "https://")) and not _VERSION.search(file):
-            yield f"manifest {file} is not pinned to a release"
+        if file.startswith(("http://", "https://")) and not _PINNED_REF.search(file):
+            yield f"manifest {file} is not pinned to a release tag or a commit"
 
 
 def secret_outputs(v: View) -> Iterable[str]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -14,9 +15,40 @@ SHARED = ROOT.parent / "shared"
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from hypothesis import HealthCheck, settings  # noqa: E402
+
 from stacks import mockrun  # noqa: E402
 
-HOST_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAITestHostKeyForUnitTestsOnly000000000000000"
+# Hypothesis: `make test` runs a fixed, derandomized profile (no example database relied
+# upon), so every run is the same run; `make fuzz` runs the same properties at random with
+# many more examples.
+settings.register_profile(
+    "ci",
+    derandomize=True,
+    database=None,
+    max_examples=12,
+    deadline=None,
+    suppress_health_check=[HealthCheck.filter_too_much, HealthCheck.too_slow],
+)
+settings.register_profile(
+    "fuzz",
+    max_examples=300,
+    deadline=None,
+    suppress_health_check=[HealthCheck.filter_too_much, HealthCheck.too_slow],
+)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """The figures of the generated-input properties (what `make fuzz` prints)."""
+    from tests.unit import test_hostile_config as hostile
+
+    if hostile.STATS:
+        line = ", ".join(f"{k}: {v}" for k, v in sorted(hostile.STATS.items()))
+        terminalreporter.write_line(f"hostile config: {line}")
+
+
+HOST_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGV4YW1wbGUtVGVzdEhvc3RLZS1SRVBMQUNFLVdJVEgt"
 
 
 def node(name: str, host: str, **extra: Any) -> dict[str, Any]:

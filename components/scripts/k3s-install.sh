@@ -3,9 +3,10 @@
 # a second run with the same arguments and payload changes nothing and restarts nothing.
 #
 # Arguments: role=server|agent version=vX.Y.Z+k3sN install=online|airgap mirror=default|cn
-#            gpu=true|false timeout=SECONDS config=<base64 of config.yaml> [bundle=DIR images=NAME]
+#            gpu=true|false nfs=true|false node=NAME timeout=SECONDS config=<base64 of config.yaml>
+#            [bundle=DIR images=NAME] online: installer=URL [installer_sha256=HEX]
 #            agents: healthz=HOST:PORT|none (the kubelet's, to know K3s is up)
-# Stdin:     token=<b64> registries=<b64>
+# Stdin:     token=<b64> registries=<b64> certs=<b64 of 'path<TAB>base64' lines, may be empty>
 #
 # registries.yaml is written here only when absent (first install, so K3s starts with it);
 # afterwards k3s-registries.sh owns it and rolls restarts node by node.
@@ -18,7 +19,11 @@ timeout=$(arg timeout 600)
 bundle=$(arg bundle "")
 images=$(arg images "")
 gpu=$(arg gpu false)
+nfs=$(arg nfs false)
 case "${role}" in server | agent) ;; *) die "role must be server or agent, not '${role}'" ;; esac
+if [ "${nfs}" = true ] && ! PATH="${PATH}:/sbin:/usr/sbin" command -v mount.nfs >/dev/null 2>&1; then
+  die "node $(arg node): the stack mounts NFS volumes, but mount.nfs is missing here: install nfs-common (Debian, Ubuntu) or nfs-utils (RHEL, SUSE) first"
+fi
 kubelet_probe_for "${role}"
 if [ "${gpu}" = true ] && ! command -v nvidia-container-runtime >/dev/null 2>&1; then
   die "gpu node, but nvidia-container-runtime is not installed: install the NVIDIA driver and nvidia-container-toolkit first"
@@ -38,6 +43,7 @@ changed=()
 put "${token}" "${etc}/cluster-token" 0600 && changed+=("${etc}/cluster-token")
 put "${staged}" "${etc}/config.yaml" 0600 && changed+=("${etc}/config.yaml")
 if [ ! -f "${etc}/registries.yaml" ]; then
+  put_certs || true
   put "${registries}" "${etc}/registries.yaml" 0600 || true
   forget_backup "${etc}/registries.yaml"
 fi
@@ -66,12 +72,13 @@ if [ "${current}" != "${version}" ] || [ -f "${pending}" ]; then
     INSTALL_K3S_SKIP_DOWNLOAD=true sh "${bundle}/install.sh"
   else
     installer="${PAYLOAD_DIR}/install.sh"
-    url=https://get.k3s.io
-    if [ "${mirror}" = cn ]; then
-      url=https://rancher-mirror.rancher.cn/k3s/k3s-install.sh
-      export INSTALL_K3S_MIRROR=cn
+    url=$(arg installer)
+    if [ "${mirror}" = cn ]; then export INSTALL_K3S_MIRROR=cn; fi
+    curl -sfL --proto '=https' --retry 3 -o "${installer}" "${url}" || die "cannot download the K3s installer from ${url}"
+    sha=$(arg installer_sha256 "")
+    if [ -n "${sha}" ] && ! printf '%s  %s\n' "${sha}" "${installer}" | sha256sum -c --quiet - >/dev/null 2>&1; then
+      die "the K3s installer from ${url} does not have the sha256 cluster.k3s.installerSha256 pins (${sha})"
     fi
-    curl -sfL --retry 3 -o "${installer}" "${url}" || die "cannot download the K3s installer from ${url}"
     : >"${pending}"
     sh "${installer}"
   fi

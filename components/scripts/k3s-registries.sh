@@ -8,7 +8,7 @@
 # DNS): rewritten only when it differs; it needs no restart.
 #
 # Arguments: role=server|agent timeout=SECONDS; agents: healthz=HOST:PORT|none (the kubelet's)
-# Stdin:     registries=<b64> hosts=<b64 of the block's lines, may be empty>
+# Stdin:     registries=<b64> certs=<b64 of 'path<TAB>base64' CA lines> hosts=<b64 of the block's lines>
 
 role=$(arg role)
 timeout=$(arg timeout 600)
@@ -16,11 +16,15 @@ kubelet_probe_for "${role}"
 read_payload
 src=$(payload registries) # (assigned first: a failure inside `if put "$(...)"` would not stop the script)
 dest="${ROOT}/etc/rancher/k3s/registries.yaml"
-if put "${src}" "${dest}" 0600; then
+changed=()
+certs_changed=false
+if put_certs; then certs_changed=true; fi
+if put "${src}" "${dest}" 0600; then changed+=("${dest}"); fi
+if [ ${#changed[@]} -gt 0 ] || [ "${certs_changed}" = true ]; then
   if systemctl is-active --quiet "$(service_name "${role}")"; then
-    restart_with_rollback "${role}" "${timeout}" "${dest}"
+    restart_with_rollback "${role}" "${timeout}" "${changed[@]}"
   else
-    forget_backup "${dest}"
+    for f in "${changed[@]}"; do forget_backup "${f}"; done
   fi
 else
   log "unchanged"

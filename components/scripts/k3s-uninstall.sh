@@ -13,6 +13,7 @@ else
 fi
 rm -f "${ROOT}/etc/rancher/k3s/config.yaml" "${ROOT}/etc/rancher/k3s/registries.yaml" \
   "${ROOT}/etc/rancher/k3s/cluster-token" "${ROOT}/etc/rancher/k3s/"*.aip-prev "${ROOT}/etc/rancher/k3s/"*.aip-pending
+rm -rf "${ROOT}${CA_DIR}"
 rmdir "${ROOT}/etc/rancher/k3s" 2>/dev/null || true
 if [ -n "${bundle}" ]; then
   rm -rf "${ROOT}${bundle}"

@@ -63,6 +63,31 @@ put() {
   return 0
 }
 
+# put_certs — the registry CA files listed in payload `certs` (`path<TAB>base64` lines), each
+# written only if it differs; CA files of registries no longer listed are removed. Only
+# files directly in CA_DIR, with plain names. Returns 0 if anything changed, 1 if not.
+CA_DIR=/etc/rancher/k3s/ai-platform-ca
+put_certs() {
+  local list="${PAYLOAD_DIR}/certs" path b64 name changed=1 f keep=" "
+  [ -f "${list}" ] || return 1
+  while IFS=$'\t' read -r path b64 || [ -n "${path}" ]; do
+    [ -n "${path}" ] || continue
+    name=${path#"${CA_DIR}/"}
+    case "${name}" in "${path}" | '' | *[!A-Za-z0-9._-]* | .*) die "refusing CA file path '${path}'" ;; esac
+    printf '%s' "${b64}" | base64 -d >"${PAYLOAD_DIR}/ca.new" || die "CA for ${path} is not base64"
+    if put "${PAYLOAD_DIR}/ca.new" "${ROOT}${path}" 0644; then changed=0; fi
+    forget_backup "${ROOT}${path}"
+    keep="${keep}${name} "
+  done <"${list}"
+  if [ -d "${ROOT}${CA_DIR}" ]; then
+    for f in "${ROOT}${CA_DIR}"/*.crt; do
+      [ -e "${f}" ] || continue
+      case "${keep}" in *" ${f##*/} "*) ;; *) rm -f "${f}"; log "removed ${f#"${ROOT}"}"; changed=0 ;; esac
+    done
+  fi
+  return ${changed}
+}
+
 # restore DEST — put back DEST.aip-prev (or remove DEST if it did not exist before).
 restore() {
   local dest="$1"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +37,7 @@ def plans(stack_dirs: dict[str, Path]) -> dict[str, tuple[Recording, list[Any]]]
 
 
 def k8s_version() -> str:
-    from stacks.model import K3s
+    from config.cluster import K3s
 
     return ".".join(K3s().version.lstrip("v").split(".")[:2])
 
@@ -135,12 +136,18 @@ def test_plan_writes_values_scripts_graph_and_outputs(stack_dirs: dict[str, Path
     assert "not a diff against a live stack" in summary
     assert (tmp_path / "helm" / "csghub-release.yaml").is_file()
     vals = yaml.safe_load((tmp_path / "helm" / "csghub-release.yaml").read_text())
-    assert vals["casdoor"]["admin"]["password"] == "[secret]"
-    assert (
-        (tmp_path / "scripts" / "k3s-prod-agent-0-install.create.sh").read_text().startswith("# shellcheck shell=bash")
-    )
-    args = json.loads((tmp_path / "scripts" / "k3s-prod-agent-0-install.create.args.json").read_text())
-    assert args["sudo"] is True and args["args"]["install"] == "airgap" and args["stdin"] == "[secret]"
+    assert re.fullmatch(r"\[secret:[0-9a-f]{12}\]", vals["casdoor"]["admin"]["password"])  # a keyed mask
+    resources = {r["name"]: r for r in json.loads((tmp_path / "resources.json").read_text())}
+    create = resources["k3s-prod-agent-0-install"]["inputs"]["create"]
+    assert create["sudo"] is True and create["args"]["install"] == "airgap"
+    script = tmp_path / "scripts" / create["script"]
+    assert re.fullmatch(r"k3s-install@[0-9a-f]{12}\.sh", script.name)
+    assert script.read_text().startswith("# shellcheck shell=bash")
+    # every node's install runs the one text, written once
+    assert len(list((tmp_path / "scripts").glob("k3s-install@*.sh"))) == 1
+    # the exact inputs stay available
+    exact = {r["name"]: r for r in json.loads((tmp_path / "resources.exact.json").read_text())}
+    assert exact["k3s-prod-agent-0-install"]["inputs"]["create"].startswith("sudo -n bash -c ")
     assert (tmp_path / "graph.mmd").read_text().startswith("flowchart TD")
     outputs = json.loads((tmp_path / "outputs.json").read_text())
     assert outputs["kubeconfig"] == "[secret]"
@@ -154,3 +161,42 @@ def test_make_plan_cli_exit_codes(tmp_path: Path, capsys: pytest.CaptureFixture[
     bad.write_text("config:\n  ai-platform:cluster:\n    servers: [{name: a, host: 'x y'}]\n")
     assert planmod.main([str(bad), "--out", str(tmp_path / "o")]) == 1
     assert "ai-platform:cluster.servers[0].host" in capsys.readouterr().err
+
+
+def test_prod_plans_on_a_bare_clone_and_records_the_provisioner_files(tmp_path: Path) -> None:
+    bare = tmp_path / "bare"
+    bare.mkdir()
+    (bare / "Pulumi.prod.yaml").write_text((ROOT / "Pulumi.prod.yaml").read_text())
+    rec, violations = planmod.build_plan(bare / "Pulumi.prod.yaml")
+    assert violations == []
+    absent = {f.key for f in rec.files if not f.present}
+    assert absent == {
+        "cluster.k3s.airgap.binary",
+        "cluster.k3s.airgap.images",
+        "cluster.k3s.airgap.installScript",
+        "octopus.repo.caFile",
+    }
+    summary = planmod.write_plan(rec, violations, tmp_path / "out-bare")
+    assert "absent here — required at pulumi up: 4" in summary
+    # with them present: path, size and sha256, so replacing the bundle shows as exactly that
+    stand_in_airgap(bare)
+    rec2, _ = planmod.build_plan(bare / "Pulumi.prod.yaml")
+    facts = {f.key: f for f in rec2.files}
+    assert all(f.present for f in facts.values())
+    binary = facts["cluster.k3s.airgap.binary"]
+    assert binary.size == len("stand-in k3s for plan tests\n") and len(binary.sha256 or "") == 64
+    planmod.write_plan(rec2, [], tmp_path / "out")
+    files = json.loads((tmp_path / "out" / "files.json").read_text())
+    assert files["cluster.k3s.airgap.binary"] == {"path": "airgap/k3s", "size": binary.size, "sha256": binary.sha256}
+
+
+def test_the_program_under_the_engine_still_refuses_absent_files(tmp_path: Path) -> None:
+    import pulumi
+
+    from config.load import read_stack_file
+    from stacks import mockrun
+
+    (tmp_path / "Pulumi.prod.yaml").write_text((ROOT / "Pulumi.prod.yaml").read_text())
+    raw, _ = read_stack_file(tmp_path / "Pulumi.prod.yaml")
+    with pytest.raises(pulumi.RunError, match=r"ai-platform:cluster\.k3s\.airgap\.binary: file not found"):
+        mockrun.run(raw, "prod", tmp_path)  # not a review: as `pulumi preview` / `pulumi up` run it

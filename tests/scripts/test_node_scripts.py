@@ -136,6 +136,69 @@ def test_failed_restart_rolls_back(box: Sandbox) -> None:
     assert not (box.root / "etc/rancher/k3s/registries.yaml.aip-prev").exists()
 
 
+CA_DIR = "/etc/rancher/k3s/ai-platform-ca"
+
+
+def certs(*items: tuple[str, str]) -> str:
+    return "".join(f"{path}\t{scripts.b64(pem)}\n" for path, pem in items)
+
+
+def test_registry_cas_are_written_replaced_and_removed_with_one_restart_each(box: Sandbox) -> None:
+    ok(install(box))
+    ca = f"{CA_DIR}/harbor.example.org.crt"
+    run = lambda c: box.run("k3s-registries.sh", {"role": "server", "timeout": "5"}, {"registries": REG1, "certs": c})  # noqa: E731
+    ok(run(certs((ca, "PEM-1\n"))))
+    assert (box.root / ca.lstrip("/")).read_text() == "PEM-1\n"
+    assert oct((box.root / ca.lstrip("/")).stat().st_mode & 0o777) == "0o644"
+    assert box.events().count("restart k3s") == 2  # install, then the new CA (registries.yaml unchanged)
+    ok(run(certs((ca, "PEM-1\n"))))
+    assert box.events().count("restart k3s") == 2  # same CA: nothing
+    ok(run(certs((ca, "PEM-2\n"))))
+    assert (box.root / ca.lstrip("/")).read_text() == "PEM-2\n" and box.events().count("restart k3s") == 3
+    ok(run(""))
+    assert not (box.root / ca.lstrip("/")).exists() and box.events().count("restart k3s") == 4
+    assert (box.root / "etc/rancher/k3s/registries.yaml").read_text() == REG1  # never removed by a CA change
+
+
+@pytest.mark.parametrize(
+    "path", ["/etc/passwd", f"{CA_DIR}/../../../etc/shadow", f"{CA_DIR}/x y.crt", f"{CA_DIR}/.hidden"]
+)
+def test_a_ca_path_outside_its_directory_is_refused(box: Sandbox, path: str) -> None:
+    ok(install(box))
+    proc = box.run(
+        "k3s-registries.sh", {"role": "server", "timeout": "5"}, {"registries": REG1, "certs": certs((path, "X"))}
+    )
+    assert proc.returncode == 1 and "refusing CA file path" in proc.stderr
+    assert not (box.root / "etc/passwd").exists()
+
+
+@pytest.mark.skipif(
+    shutil.which("mount.nfs", path="/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin") is not None,
+    reason="this machine has an NFS client: the 'missing' case cannot be staged here",
+)
+def test_nfs_stacks_refuse_a_node_without_the_nfs_client_naming_it(box: Sandbox) -> None:
+    args = {
+        "role": "server",
+        "version": V1,
+        "install": "airgap",
+        "gpu": "false",
+        "nfs": "true",
+        "node": "worker-7",
+        "timeout": "5",
+        "config": scripts.b64(config_yaml()),
+        "bundle": str(box.bundle),
+        "images": "images.tar",
+    }
+    proc = box.run("k3s-install.sh", args, {"token": "t", "registries": REG1})
+    assert proc.returncode == 1
+    assert "node worker-7: the stack mounts NFS volumes, but mount.nfs is missing" in proc.stderr
+    assert box.events() == []  # refused before anything was installed
+    fake = box.root / "fakebin" / "mount.nfs"
+    fake.write_text("#!/bin/sh\n")
+    fake.chmod(0o755)
+    ok(box.run("k3s-install.sh", args, {"token": "t", "registries": REG1}))
+
+
 def test_registries_before_install_writes_without_restart(box: Sandbox) -> None:
     ok(box.run("k3s-registries.sh", {"role": "agent", "timeout": "3", "healthz": "none"}, {"registries": REG1}))
     assert box.events() == []

@@ -14,13 +14,15 @@ import pulumi
 import pytest
 
 from components import chart_schemas
+from config.load import ConfigError, from_stack_file
+from config.stack import StackConfig
 from stacks.__main__ import main as stacks_cli
-from stacks.load import ConfigError, from_stack_file
-from stacks.model import StackConfig
 from stacks.platform import chart_value_problems, validate_chart_values
 from tests.conftest import ROOT, platform, run_program, standalone_dataflow
 
-BAD_NODEPORT = {"global": {"gateway": {"service": {"nodePorts": {"http": "30080"}}}}}
+# A key the program does not set (pass-through may add keys), of a type the schema refuses.
+BAD_VALUE = {"global": {"gateway": {"controllerName": 3}}}
+BAD_MESSAGE = "chart value global.gateway.controllerName: 3 is not of type 'string'"
 
 
 def config(raw: dict[str, Any]) -> StackConfig:
@@ -35,11 +37,27 @@ def test_dev_and_prod_values_are_valid_with_every_schema_known(prod_dir: Path) -
 
 def test_a_value_the_csghub_schema_rejects_names_the_key_the_value_and_the_schema() -> None:
     raw = platform()
-    raw["csghub"]["values"] = BAD_NODEPORT
+    raw["csghub"]["values"] = BAD_VALUE
     problems, _ = chart_value_problems(config(raw), ROOT)
     assert [str(p) for p in problems] == [
-        "ai-platform:csghub.values: chart value global.gateway.service.nodePorts.http: '30080' is not of type "
-        "'integer' (schema: chart csghub 1.17.0 (components/schemas/csghub-1.17.0.values.schema.json))"
+        f"ai-platform:csghub.values: {BAD_MESSAGE} "
+        "(schema: chart csghub 1.17.0 (components/schemas/csghub-1.17.0.values.schema.json))"
+    ]
+
+
+def test_pass_through_values_may_not_replace_what_the_program_sets() -> None:
+    raw = platform()
+    raw["csghub"]["values"] = {
+        "casdoor": {"admin": {"password": "override"}},  # would make the credentials output lie
+        "global": {"gateway": {"service": {"nodePorts": {"http": 30081}}}},
+        "portal": {"replicas": 2},  # a key the program does not set: fine
+    }
+    problems, _ = chart_value_problems(config(raw), ROOT)
+    assert sorted(str(p) for p in problems) == [
+        "ai-platform:csghub.values.casdoor.admin.password: is set by the program from typed config: use "
+        "csghub.admin instead",
+        "ai-platform:csghub.values.global.gateway.service.nodePorts.http: is set by the program from typed "
+        "config: use gateway (and csghub.domain, csghub.publicDomain) instead",
     ]
 
 
@@ -56,16 +74,18 @@ def test_subchart_values_are_checked_against_the_subchart_schema() -> None:
 def test_standalone_dataflow_values_are_checked() -> None:
     problems, notes = chart_value_problems(config(standalone_dataflow()), ROOT)
     assert (problems, notes) == ([], [])
-    bad = standalone_dataflow(values={"global": {"edition": 3}})
+    bad = standalone_dataflow(values={"global": {"image": {"pullPolicy": 3}}})
     problems, _ = chart_value_problems(config(bad), ROOT)
     assert problems and all(p.path == "dataflow.values" for p in problems)
-    assert any("global.edition" in p.message for p in problems)
+    assert any("global.image.pullPolicy" in p.message for p in problems)
 
 
 def test_the_program_registers_nothing_when_a_chart_value_is_rejected(registered: list[str]) -> None:
     raw = platform()
-    raw["csghub"]["values"] = BAD_NODEPORT
-    with pytest.raises(pulumi.RunError, match=r"ai-platform:csghub\.values: chart value global\.gateway"):
+    raw["csghub"]["values"] = BAD_VALUE
+    with pytest.raises(
+        pulumi.RunError, match=r"ai-platform:csghub\.values: chart value global\.gateway\.controllerName"
+    ):
         run_program(raw)
     assert registered == []
 
@@ -115,19 +135,19 @@ def test_stacks_check_reports_chart_values(tmp_path: Path, capsys: pytest.Captur
     stack.write_text(
         raw.replace(
             "  ai-platform:csghub:\n",
-            "  ai-platform:csghub:\n    values: {global: {gateway: {service: {nodePorts: {http: '30080'}}}}}\n",
+            "  ai-platform:csghub:\n    values: {global: {gateway: {controllerName: 3}}}\n",
             1,
         )
     )
     assert stacks_cli(["check", str(stack)]) == 1
     err = capsys.readouterr().err
     assert "invalid chart values: 1 problem" in err
-    assert "ai-platform:csghub.values: chart value global.gateway.service.nodePorts.http" in err
+    assert f"ai-platform:csghub.values: {BAD_MESSAGE}" in err
 
 
 def test_validate_raises_config_error() -> None:
     raw = platform()
-    raw["csghub"]["values"] = BAD_NODEPORT
+    raw["csghub"]["values"] = BAD_VALUE
     with pytest.raises(ConfigError) as err:
         validate_chart_values(config(raw), ROOT)
     assert err.value.source == "chart values"

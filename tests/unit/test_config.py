@@ -11,9 +11,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from config.load import ConfigError, from_stack_file, validate
 from stacks.__main__ import main as stacks_cli
-from stacks.load import ConfigError, from_stack_file, validate
-from tests.conftest import ROOT, cluster_only, node, run_program, with_
+from tests.conftest import HOST_KEY, ROOT, cluster_only, node, run_program, with_
 
 
 def problems(raw: dict[str, Any], base: Path = ROOT) -> list[str]:
@@ -40,7 +40,7 @@ def test_prod_stack_validates(prod_dir: Path) -> None:
 
 def test_prod_without_bundle_names_the_keys() -> None:
     msgs = problems(
-        __import__("stacks.load", fromlist=["x"]).read_stack_file(ROOT / "Pulumi.prod.yaml")[0], Path("/nonexistent")
+        __import__("config.load", fromlist=["x"]).read_stack_file(ROOT / "Pulumi.prod.yaml")[0], Path("/nonexistent")
     )
     assert any(m.startswith("ai-platform:cluster.k3s.airgap.binary: file not found") for m in msgs)
 
@@ -145,9 +145,15 @@ def test_standalone_dataflow_beside_csghub_is_refused() -> None:
     )
 
 
+KUBECONFIG = (
+    "apiVersion: v1\nkind: Config\nclusters: [{name: c, cluster: {server: 'https://10.9.0.1:6443'}}]\n"
+    "contexts: [{name: c, context: {cluster: c, user: u}}]\ncurrent-context: c\nusers: [{name: u, user: {}}]\n"
+)
+
+
 def test_existing_cluster_excludes_nodes() -> None:
     raw = cluster_only()
-    raw["cluster"]["kubeconfig"] = "apiVersion: v1\nkind: Config\n"
+    raw["cluster"]["kubeconfig"] = KUBECONFIG
     assert (
         "ai-platform:cluster.kubeconfig: existing-cluster mode (kubeconfig given) excludes servers and agents"
         in problems(raw)
@@ -168,7 +174,7 @@ def test_encrypted_value_on_plain_field_is_refused(tmp_path: Path) -> None:
     stack = tmp_path / "Pulumi.x.yaml"
     stack.write_text(
         "config:\n  ai-platform:cluster:\n    ssh: {privateKey: {secure: v1:abc}, user: {secure: v1:def}}\n"
-        "    servers: [{name: a, host: 10.0.0.1, hostKey: 'ssh-ed25519 AAAA'}]\n"
+        f"    servers: [{{name: a, host: 10.0.0.1, hostKey: '{HOST_KEY}'}}]\n"
         "  ai-platform:csghub: {enabled: false}\n  ai-platform:gateway: {enabled: false}\n"
     )
     with pytest.raises(ConfigError) as err:
@@ -235,3 +241,152 @@ def test_node_helper_builds_valid_nodes() -> None:
     raw = cluster_only()
     raw["cluster"]["agents"].append(node("a9", "10.9.9.9"))
     validate(raw, ROOT)
+
+
+# -- issue 16: every class of bad input refused with its key ------------------------------------
+
+BAD_CLASSES: list[tuple[str, Any, str]] = [
+    ("cluster.agents.0.name", "a0\n", "cluster.agents[0].name"),  # `$` would accept a trailing newline
+    ("cluster.servers.0.host", "fe80::1%eth0\n}", "cluster.servers[0].host"),  # IPv6 scope id
+    ("cluster.servers.0.nodeIp", "fe80::1%$(id)", "cluster.servers[0].nodeIp"),
+    ("cluster.servers.0.host", "\u212aube.example.com", "cluster.servers[0].host"),  # KELVIN SIGN lower-cases to k
+    ("cluster.servers.0.host", "999.999.999.999", "cluster.servers[0].host"),
+    ("cluster.servers.0.flannelIface", "eth0; reboot", "cluster.servers[0].flannelIface"),
+    ("cluster.servers.0.labels", {"tier": "a b"}, "cluster.servers[0].labels"),
+    ("cluster.servers.0.labels", {"-bad-": "x"}, "cluster.servers[0].labels"),
+    ("cluster.servers.0.taints", ["k=v w:NoSchedule"], "cluster.servers[0].taints[0]"),
+    ("cluster.servers.0.extraArgs", ["--node-name=other"], "cluster.servers[0].extraArgs"),
+    ("cluster.servers.0.extraArgs", ["--server=https://evil.example.com:6443"], "cluster.servers[0].extraArgs"),
+    ("cluster.servers.0.extraArgs", ["--write-kubeconfig-mode=0644"], "cluster.servers[0].extraArgs"),
+    ("cluster.servers.0.extraArgs", ["--token-file=/tmp/t"], "cluster.servers[0].extraArgs"),
+    ("cluster.k3s.tlsSan", ["a b"], "cluster.k3s.tlsSan[0]"),
+    ("cluster.k3s.registries", {"mirrors": {"docker.io": {"endpoints": ["ftp://m"]}}}, "cluster.k3s.registries"),
+    ("cluster.k3s.registries", {"mirrors": {"docker.io\n": {"endpoints": ["https://m"]}}}, "cluster.k3s.registries"),
+    (
+        "cluster.k3s.registries",
+        {"mirrors": {"docker.io": {"endpoints": ["https://m"], "rewrite": {"(": "x"}}}},
+        "cluster.k3s.registries",
+    ),
+    ("cluster.k3s.readyTimeoutSeconds", 1e30, "cluster.k3s.readyTimeoutSeconds"),
+    ("cluster.k3s.serviceCidr", "10.42.128.0/17", "cluster.k3s.serviceCidr"),  # overlaps the pod network
+    ("cluster.servers.0.host", "10.42.0.5", "cluster.servers[0].host"),  # inside the pod network
+    ("cluster.ssh.bastion", {"host": "10.9.9.9"}, "cluster.ssh.bastion.hostKey"),  # unpinned bastion
+    ("storage.localStatic.diskDir", "/mnt/disks x", "storage.localStatic.diskDir"),  # would split an fstab line
+    ("storage.localStatic.diskDir", "/mnt/../etc", "storage.localStatic.diskDir"),
+    ("storage.localStatic.diskDir", "/etc", "storage.localStatic.diskDir"),
+    ("csghub.image.tag", "latest", "csghub.image.tag"),
+    ("csghub.namespace", "CSGHub", "csghub.namespace"),
+    ("csghub.namespace", "kube-system", "csghub.namespace"),
+    ("dataflow.externalUrl", "http://hub.example.com", "dataflow.externalUrl"),  # https only
+    ("csghub.chart.repository", "https://user:pw@charts.example.com", "csghub.chart.repository"),
+    ("csghub.services.postgresql", {"host": "pg", "user": "u", "password": ""}, "csghub.services.postgresql.password"),
+]
+
+
+@pytest.mark.parametrize(("path", "value", "key"), BAD_CLASSES, ids=[k for _, _, k in BAD_CLASSES])
+def test_bad_input_classes_are_refused_naming_the_key(path: str, value: Any, key: str) -> None:
+    raw = cluster_only()
+    raw.update({"csghub": {"enabled": False}, "dataflow": {"enabled": False}})
+    if path.startswith(("csghub.", "dataflow.")):
+        raw.update({"storage": {}, "knative": {}, "gateway": {}, "csghub": {"domain": "ai.example.com"}})
+    if path.startswith("dataflow."):
+        raw["dataflow"] = {"enabled": True, "persistence": {"storageClass": "x"}}
+    msgs = problems(with_(raw, path, value))
+    assert any(m.startswith(f"ai-platform:{key}") for m in msgs), msgs
+
+
+def test_one_machine_spelled_two_ways_is_a_duplicate() -> None:
+    raw = cluster_only(servers=1, agents=1)
+    raw["cluster"]["servers"][0]["host"] = "2001:db8::10"
+    raw["cluster"]["agents"][0]["host"] = "2001:DB8:0:0::10"
+    assert any("cluster.agents[0].host: duplicate address 2001:db8::10:22" in m for m in problems(raw))
+
+
+def test_two_layers_in_one_namespace_are_refused() -> None:
+    raw = cluster_only()
+    raw.update({"storage": {}, "knative": {}, "gateway": {}, "csghub": {"domain": "ai.example.com"}})
+    raw["openhydra"] = {"enabled": False}
+    raw["octopus"] = {
+        "namespace": "csghub",
+        "repo": {"url": "https://harbor.example.com/chartrepo/octopus"},
+        "nodes": ["a0"],
+        "volumes": {
+            v: {"size": "1Gi", "source": {"nfs": {"server": "10.0.0.5", "path": f"/e/{v}"}}}
+            for v in ("minio", "mysql", "redis", "logger", "logstash")
+        },
+    }
+    assert any(
+        m.startswith("ai-platform:octopus.namespace: namespace 'csghub' is also csghub.namespace's")
+        for m in problems(raw)
+    )
+
+
+def test_existing_cluster_kubeconfig_must_be_one() -> None:
+    for bad, why in (("", "at least 1"), ("{", "is not YAML"), ("kind: Config\n", "has no clusters")):
+        raw = {"cluster": {"kubeconfig": bad}, "storage": {"enabled": False}, "knative": {"enabled": False}}
+        raw.update({"gateway": {"enabled": False}, "csghub": {"enabled": False}})
+        msgs = problems(raw)
+        assert any(m.startswith("ai-platform:cluster.kubeconfig") and why in m for m in msgs), (bad, msgs)
+    creds = "apiVersion: v1\nkind: Config\nclusters: [{name: c, cluster: {server: 'https://admin:pw@k:6443'}}]\n"
+    raw = {"cluster": {"kubeconfig": creds}, "storage": {"enabled": False}, "knative": {"enabled": False}}
+    raw.update({"gateway": {"enabled": False}, "csghub": {"enabled": False}})
+    msgs = problems(raw)
+    assert any("credentials in a server URL" in m for m in msgs) and not any("pw" in m for m in msgs), msgs
+
+
+STACK_FILES = {
+    "duplicate key": ("config:\n  ai-platform:cluster: {}\n  ai-platform:cluster: {}\n", "appears twice"),
+    "misspelled namespace": (
+        "config:\n  ai-platfrom:octopus: {enabled: true}\n",
+        "unknown config namespace 'ai-platfrom'",
+    ),
+    "top level a list": ("- config\n", "the top level must be a mapping"),
+    "config a string": ("config: yes\n", "`config:` must be a mapping"),
+    "a null layer": ("config:\n  ai-platform:octopus: null\n", "ai-platform:octopus: is null"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(STACK_FILES))
+def test_broken_stack_files_are_refused_without_a_traceback(
+    case: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    text, message = STACK_FILES[case]
+    f = tmp_path / "Pulumi.x.yaml"
+    f.write_text(text)
+    assert stacks_cli(["check", str(f)]) == 1
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err, err
+
+
+def test_null_layer_means_the_same_to_the_program() -> None:
+    raw = cluster_only()
+    raw["octopus"] = None
+    with pytest.raises(pulumi.RunError, match=r"ai-platform:octopus: is null"):
+        run_program(raw)
+
+
+def test_plain_secrets_warn_and_strict_refuses_them(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    f = tmp_path / "Pulumi.x.yaml"
+    f.write_text(
+        "config:\n  ai-platform:cluster:\n    ssh: {privateKey: plain-key-text}\n"
+        f"    servers: [{{name: a, host: 10.0.0.1, hostKey: '{HOST_KEY}'}}]\n"
+        "  ai-platform:csghub: {enabled: false}\n  ai-platform:gateway: {enabled: false}\n"
+        "  ai-platform:knative: {enabled: false}\n"
+    )
+    assert stacks_cli(["check", str(f)]) == 0
+    assert "cluster.ssh.privateKey: a secret given in plain text" in capsys.readouterr().err
+    assert stacks_cli(["check", "--strict", str(f)]) == 1
+    err = capsys.readouterr().err
+    assert "cluster.ssh.privateKey: a secret given in plain text" in err and "plain-key-text" not in err
+
+
+def test_strict_check_refuses_absent_provisioner_files_review_lists_them(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    prod = tmp_path / "Pulumi.prod.yaml"
+    prod.write_text((ROOT / "Pulumi.prod.yaml").read_text())
+    assert stacks_cli(["check", str(prod)]) == 0
+    out = capsys.readouterr().out
+    assert "cluster.k3s.airgap.binary: airgap/k3s — absent here — required at pulumi up" in out
+    assert stacks_cli(["check", "--strict", str(prod)]) == 1
+    assert "ai-platform:cluster.k3s.airgap.binary: file not found on the provisioner" in capsys.readouterr().err

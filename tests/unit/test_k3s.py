@@ -11,9 +11,9 @@ import yaml
 
 from components import kubeconfig as kc
 from components.k3s import registries_yaml
+from config.cluster import Cluster
 from stacks.mockrun import SECRET, Declared, Recording
-from stacks.model import Cluster
-from tests.conftest import cluster_only, platform, run_program, with_
+from tests.conftest import HOST_KEY, cluster_only, platform, run_program, with_
 
 CMD = "command:remote:Command"
 
@@ -230,7 +230,7 @@ def test_online_cn_mirror() -> None:
 
 def test_non_root_user_runs_scripts_with_sudo_and_bastion_is_a_proxy() -> None:
     raw = with_(cluster_only(), "cluster.ssh.user", "ops")
-    raw = with_(raw, "cluster.ssh.bastion", {"host": "10.9.9.9", "user": "jump", "hostKey": "ssh-ed25519 AAAAbastion"})
+    raw = with_(raw, "cluster.ssh.bastion", {"host": "10.9.9.9", "user": "jump", "hostKey": HOST_KEY})
     rec = run_program(raw)
     inst = rec.get("k3s-a0-install")
     assert inst.inputs["create"].startswith("sudo -n bash -c ")

@@ -70,61 +70,48 @@ def strings(value: Any) -> list[str]:
 # -- volumes -----------------------------------------------------------------------------
 
 
-def test_every_volume_is_a_retained_protected_pv_with_its_source_passed_through() -> None:
+def test_the_charts_own_volumes_get_the_configured_sources_and_no_claim_of_ours() -> None:
+    # The chart renders octopus-<name>-pv and octopus-<name>-pvc itself (templates/storage):
+    # a claim of ours with that name would make Helm refuse "exists and cannot be imported".
     rec = run_program(octopus())
-    for svc, want in VOLUMES.items():
-        pv = rec.get(f"octopus-{svc}-pv", PV)
-        spec = pv.inputs["spec"]
-        kind = next(iter(want["source"]))
-        assert spec[kind] == want["source"][kind], svc
-        assert spec["persistentVolumeReclaimPolicy"] == "Retain"
-        assert spec["storageClassName"] == ""
-        assert spec["capacity"] == {"storage": want["size"]}
-        assert spec["claimRef"] == {
-            "apiVersion": "v1",
-            "kind": "PersistentVolumeClaim",
-            "namespace": "octopus",
-            "name": f"octopus-{svc}-pvc",
-        }
-        assert pv.inputs["metadata"]["name"] == f"octopus-{svc}-pv"
-        assert pv.protect
-        assert pv.provider == "pulumi:providers:kubernetes::k3s-provider"
-        assert pv.parent == "ai-platform:index:Octopus::octopus"
-
-
-def test_claims_bind_their_volume_by_name_never_the_default_class() -> None:
-    rec = run_program(octopus())
-    release = rec.get("octopus-release", RELEASE)
-    for svc, want in VOLUMES.items():
-        pvc = rec.get(f"octopus-{svc}-pvc", PVC)
-        spec = pvc.inputs["spec"]
-        assert pvc.inputs["metadata"]["name"] == f"octopus-{svc}-pvc"
-        assert pvc.inputs["metadata"]["namespace"] == "octopus"
-        assert spec["storageClassName"] == ""
-        assert spec["volumeName"] == f"octopus-{svc}-pv"
-        assert spec["resources"] == {"requests": {"storage": want["size"]}}
-        assert pvc.protect
-        assert f"{PV}::octopus-{svc}-pv" in pvc.dependencies
-        assert f"{PVC}::octopus-{svc}-pvc" in release.dependencies
+    assert rec.by_type(PV) == [] and rec.by_type(PVC) == []
     values = values_of(rec)
+    for svc, want in VOLUMES.items():
+        pv = values["pv"][svc]
+        kind = next(iter(want["source"]))
+        assert pv["requests"] == want["size"] and values["pvc"][svc]["requests"] == want["size"]
+        assert pv["storageType"][kind] == want["source"][kind], svc
+        # the chart's claim names no class: admission gives it the default one, so the PV must match
+        assert pv["storageType"]["storageClassName"] == "local-path"
     assert values["minio"]["persistence"] == {"existingClaim": "octopus-minio-pvc", "size": "50Gi"}
     assert values["mysql"]["primary"]["persistence"] == {"existingClaim": "octopus-mysql-pvc", "size": "20Gi"}
     assert values["redis"]["master"]["persistence"] == {"existingClaim": "octopus-redis-pvc", "size": "5Gi"}
+    assert rec.get("octopus-release", RELEASE).protect  # it holds the volumes
 
 
 def test_node_local_volumes_are_pinned_to_the_first_octopus_node() -> None:
-    rec = run_program(octopus())
-    minio = rec.get("octopus-minio-pv", PV).inputs["spec"]
-    assert minio["nodeAffinity"]["required"]["nodeSelectorTerms"] == [
+    values = values_of(run_program(octopus()))
+    assert values["pv"]["minio"]["storageType"]["nodeAffinity"]["required"]["nodeSelectorTerms"] == [
         {"matchExpressions": [{"key": "kubernetes.io/hostname", "operator": "In", "values": ["a0"]}]}
     ]
-    assert "nodeAffinity" not in rec.get("octopus-mysql-pv", PV).inputs["spec"]
+    assert "nodeAffinity" not in values["pv"]["mysql"]["storageType"]
+
+
+def test_ingress_is_off_the_host_network_behind_its_nodeports() -> None:
+    values = values_of(run_program(octopus()))
+    ingress = values["nginx-ingress-controller"]
+    assert ingress["hostNetwork"] is False
+    assert ingress["service"] == {"type": "NodePort", "nodePorts": {"http": 30180, "https": 30543}}
+    assert values["sftpgo"]["service"]["ports"]["sftp"]["nodePort"] == 30122
 
 
 def test_a_node_local_volume_without_octopus_nodes_is_refused() -> None:
     raw = octopus()
-    raw["cluster"] = {"kubeconfig": "apiVersion: v1\nkind: Config\nclusters: [{cluster: {server: https://k:6443}}]\n"}
+    raw["cluster"] = {
+        "kubeconfig": "apiVersion: v1\nkind: Config\nclusters: [{name: k, cluster: {server: 'https://k:6443'}}]\n"
+    }
     raw["octopus"]["nodes"] = []
+    raw["storage"] = {"enabled": False}
     with pytest.raises(
         pulumi.RunError, match=r"octopus\.volumes\.minio\.source: a node-local volume needs octopus.nodes"
     ):
@@ -179,7 +166,7 @@ def test_values_carry_the_seed_keys() -> None:
     assert values["grafana"]["ingress"]["path"] == "/g"
     assert values["minio"]["service"]["nodePort"] == 31411
     assert values["mysql"]["primary"]["service"]["nodePort"] == 30436
-    assert values["sftpgo"]["service"]["nodePort"] == 30222
+    assert values["sftpgo"]["service"]["ports"]["sftp"]["nodePort"] == 30222
     assert values["baseserver"]["data"]["harbor"]["host"] == "harbor.example.com:8443"
     assert values["baseserver"]["data"]["harbor"]["useSSL"] is True
 
@@ -247,8 +234,9 @@ def test_configured_credentials_replace_the_generated_ones() -> None:
 
 def test_outputs_are_the_portal_and_grafana_urls_and_secret_admin() -> None:
     rec = run_program(octopus(ingressPaths={"grafana": "/monitor"}))
-    assert rec.outputs["urls"]["octopus"] == "http://10.0.1.10/"  # a0, the node carrying Octopus
-    assert rec.outputs["urls"]["grafana"] == "http://10.0.1.10/monitor"
+    # a0, the node carrying Octopus, at the ingress controller's NodePort
+    assert rec.outputs["urls"]["octopus"] == "http://10.0.1.10:30180/"
+    assert rec.outputs["urls"]["grafana"] == "http://10.0.1.10:30180/monitor"
     assert rec.outputs["credentials"]["octopus"] == {"username": "admin", "password": SECRET}
 
 
@@ -330,20 +318,28 @@ def test_local_chart_rendering_removed_apis_is_refused_before_anything(
     assert "--kube-version v1.30.0" in args.read_text()
 
 
-def test_local_chart_that_renders_our_claims_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_local_chart_without_the_claims_its_subcharts_use_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     fake_helm(
         tmp_path,
         [{"apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": {"name": "octopus-minio-pvc"}}],
         monkeypatch,
     )
     raw = with_(octopus(), "octopus.repo.localPath", str(local_chart(tmp_path)))
-    with pytest.raises(pulumi.RunError, match="renders PersistentVolumeClaim octopus-minio-pvc"):
+    with pytest.raises(pulumi.RunError, match="renders no PersistentVolumeClaim octopus-mysql-pvc"):
         run_program(raw)
 
 
 def test_local_chart_with_current_apis_installs_from_disk(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    claims = [
+        {"apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": {"name": f"octopus-{svc}-pvc"}}
+        for svc in ("minio", "mysql", "redis")
+    ]
     fake_helm(
-        tmp_path, [{"apiVersion": "networking.k8s.io/v1", "kind": "Ingress", "metadata": {"name": "x"}}], monkeypatch
+        tmp_path,
+        [{"apiVersion": "networking.k8s.io/v1", "kind": "Ingress", "metadata": {"name": "x"}}, *claims],
+        monkeypatch,
     )
     chart = local_chart(tmp_path)
     rec = run_program(with_(octopus(), "octopus.repo.localPath", str(chart)))
@@ -359,11 +355,11 @@ def test_local_chart_of_another_version_is_refused(tmp_path: Path) -> None:
 
 
 def test_without_a_local_chart_or_helm_the_check_is_skipped_with_a_warning(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    run_program(octopus())
-    assert "comes from the repository: its Kubernetes API versions are not checked" in caplog.text
+    rec = run_program(octopus())
+    assert any("comes from the repository: its Kubernetes API versions are not checked" in w for w in rec.warnings)
     monkeypatch.setenv("PATH", str(tmp_path))
     rec = run_program(with_(octopus(), "octopus.repo.localPath", str(local_chart(tmp_path))))
-    assert "no helm binary on PATH" in caplog.text
+    assert any("no helm binary on PATH" in w for w in rec.warnings)
     assert rec.get("octopus-release", RELEASE).protect

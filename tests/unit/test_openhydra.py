@@ -11,10 +11,10 @@ import pulumi
 import pytest
 import yaml
 
-from components.openhydra import mysql_root_credentials, server_config, time_slicing_config
+from components.openhydra import mysql_host_pattern, mysql_root_credentials, server_config, time_slicing_config
+from config.openhydra import Openhydra
 from stacks import mockrun, rules
 from stacks.mockrun import SECRET, Recording
-from stacks.model import Openhydra
 from tests.conftest import ROOT, cluster_only, run_program, with_
 
 CMD = "command:remote:Command"
@@ -67,7 +67,9 @@ def test_mysql_operator_crds_first_then_operator_then_a_protected_cluster() -> N
     secret = rec.get("openhydra-mysql-root", "kubernetes:core/v1:Secret")
     assert secret.inputs["stringData"] == SECRET  # the SDK keeps a Secret's stringData secret as a whole
     assert secret.inputs["metadata"] == {"name": "mycluster-root", "namespace": "mysql-operator"}
-    assert mysql_root_credentials("pw") == {"rootUser": "root", "rootHost": "%", "rootPassword": "pw"}
+    # root may log in from the pod network only (cluster.k3s.clusterCidr), not from anywhere
+    assert mysql_root_credentials("pw", "10.42.0.0/255.255.0.0")["rootHost"] == "10.42.0.0/255.255.0.0"
+    assert mysql_host_pattern("10.42.0.0/16") == "10.42.0.0/255.255.0.0"
     assert "kubernetes:core/v1:Secret::openhydra-mysql-root" in cluster.dependencies
 
 
@@ -107,18 +109,23 @@ def test_server_waits_for_its_namespace_mysql_and_host_directories() -> None:
         assert dep in server.dependencies, dep
 
 
-def test_server_config_replaces_the_manifests_config_as_a_secret() -> None:
-    rec = run_program(hydra())
-    patch = rec.get("openhydra-server-config", "kubernetes:core/v1:ConfigMapPatch")
-    assert patch.inputs["metadata"] == {
-        "name": "open-hydra-config",
-        "namespace": "open-hydra",
-        "annotations": {"pulumi.com/patchForce": "true"},
-    }
-    assert patch.inputs["data"] == {"config.yaml": SECRET}
-    assert f"{CONFIGFILE}::openhydra-server" in patch.dependencies
+def test_server_config_with_the_password_is_a_secret_the_configmap_keeps_none() -> None:
+    rec = run_program(hydra(mysqlRootPassword="mysql-pw-marker"))
+    secret = rec.get("openhydra-server-config", "kubernetes:core/v1:Secret")
+    assert secret.inputs["metadata"] == {"name": "open-hydra-server-config", "namespace": "open-hydra"}
+    assert secret.inputs["stringData"] == SECRET
+    patch = rec.get("openhydra-server-config-readable", "kubernetes:core/v1:ConfigMapPatch")
+    assert patch.inputs["metadata"]["name"] == "open-hydra-config"
+    readable = yaml.safe_load(patch.inputs["data"]["config.yaml"])
+    assert readable["mysqlConfig"]["password"] == "(in Secret open-hydra-server-config)"
+    assert "mysql-pw-marker" not in repr([d.as_json() for d in rec.declared])
     deployment = rec.get("openhydra-server-deployment", "kubernetes:apps/v1:DeploymentPatch")
-    assert "kubernetes:core/v1:ConfigMapPatch::openhydra-server-config" in deployment.dependencies
+    container = deployment.inputs["spec"]["template"]["spec"]["containers"][0]
+    assert container["command"][-1] == "/etc/open-hydra-secret/config.yaml"
+    assert {"name": "ai-platform-config", "secret": {"secretName": "open-hydra-server-config"}} in deployment.inputs[
+        "spec"
+    ]["template"]["spec"]["volumes"]
+    assert "kubernetes:core/v1:Secret::openhydra-server-config" in deployment.dependencies
 
 
 def test_server_config_yaml_has_the_seed_keys_and_the_generated_password() -> None:
@@ -151,13 +158,14 @@ def test_server_deployment_mounts_the_configured_host_paths_and_rolls_on_config_
     rec = run_program(hydra(server={"datasetBasePath": "/data/ds", "courseBasePath": "/data/course"}))
     spec = rec.get("openhydra-server-deployment", "kubernetes:apps/v1:DeploymentPatch").inputs["spec"]
     template = spec["template"]
-    assert template["metadata"]["annotations"]["ai-platform/config-sha256"] == SECRET
-    assert template["spec"]["volumes"] == [
+    # rolls when the config Secret changes: its resourceVersion, no digest of the secret text
+    assert "ai-platform/secret-version" in template["metadata"]["annotations"]
+    assert template["spec"]["volumes"][1:] == [
         {"name": "dataset", "hostPath": {"path": "/data/ds", "type": "Directory"}},
         {"name": "course", "hostPath": {"path": "/data/course", "type": "Directory"}},
     ]
     mounts = template["spec"]["containers"][0]["volumeMounts"]
-    assert [m["mountPath"] for m in mounts] == ["/data/ds", "/data/course"]
+    assert [m["mountPath"] for m in mounts] == ["/etc/open-hydra-secret", "/data/ds", "/data/course"]
 
 
 def test_apiservice_waiter_waits_for_the_server_and_its_config() -> None:
@@ -167,7 +175,7 @@ def test_apiservice_waiter_waits_for_the_server_and_its_config() -> None:
     assert waiter.inputs["metadata"]["annotations"]["pulumi.com/waitFor"] == "condition=Available"
     for dep in (
         f"{CONFIGFILE}::openhydra-server",
-        "kubernetes:core/v1:ConfigMapPatch::openhydra-server-config",
+        "kubernetes:core/v1:ConfigMapPatch::openhydra-server-config-readable",
         "kubernetes:apps/v1:DeploymentPatch::openhydra-server-deployment",
     ):
         assert dep in waiter.dependencies
@@ -196,7 +204,7 @@ def test_with_auth_the_first_admin_is_written_to_mysql_after_the_apiservice_is_a
     job = rec.get("openhydra-admin-bootstrap", "kubernetes:batch/v1:Job")
     assert f"{APISERVICE}::openhydra-apiservice" in job.dependencies
     pod = job.inputs["spec"]["template"]
-    assert pod["metadata"]["annotations"]["ai-platform/config-sha256"] == SECRET
+    assert "ai-platform/secret-version" in pod["metadata"]["annotations"]
     container = pod["spec"]["containers"][0]
     assert container["envFrom"] == [{"secretRef": {"name": "open-hydra-admin-bootstrap"}}]
     assert container["env"] == [{"name": "MYSQL_HOST", "value": "mycluster-instances.mysql-operator.svc"}]
@@ -287,17 +295,21 @@ def test_ui_reaches_the_reverse_proxy_by_its_service_name() -> None:
     assert "kubernetes:core/v1:ConfigMap::openhydra-ui-config" in ui.dependencies
 
 
-def test_reverse_proxy_uses_the_k3s_admin_client_certificate_on_a_server() -> None:
+def test_reverse_proxy_authenticates_with_its_own_token_and_verifies_the_api_server() -> None:
     rec = run_program(hydra())
     conf = rec.get("openhydra-reverse-proxy-config", "kubernetes:core/v1:ConfigMapPatch").inputs["data"]["nginx.conf"]
-    assert "proxy_ssl_certificate /etc/kubernetes/pki/client-admin.crt;" in conf
-    assert "pki/apiserver-kubelet-client.crt;" not in conf
+    assert "include /etc/nginx/ai-platform/auth.conf;" in conf
+    assert "proxy_ssl_verify on;" in conf and "proxy_ssl_trusted_certificate /etc/nginx/ai-platform/ca.crt;" in conf
+    assert "proxy_ssl_certificate" not in conf.replace("proxy_ssl_certificate_key", "")  # no client key at all
+    token = rec.get("openhydra-reverse-proxy-token", "kubernetes:core/v1:Secret")
+    assert token.inputs["type"] == "kubernetes.io/service-account-token"
+    assert token.inputs["metadata"]["annotations"] == {"kubernetes.io/service-account.name": "open-hydra-reverse-proxy"}
     spec = rec.get("openhydra-reverse-proxy-deployment", "kubernetes:apps/v1:DeploymentPatch").inputs["spec"]
     pod = spec["template"]["spec"]
-    assert pod["volumes"] == [
-        {"name": "k8s-certs", "hostPath": {"path": "/var/lib/rancher/k3s/server/tls", "type": "Directory"}}
-    ]
-    assert pod["nodeSelector"] == {"node-role.kubernetes.io/control-plane": "true"}
+    assert pod["serviceAccountName"] == "open-hydra-reverse-proxy"
+    assert not any("hostPath" in v for v in pod["volumes"])  # no host directory of keys mounted
+    assert "nodeSelector" not in pod
+    assert pod["volumes"][1]["secret"]["secretName"] == "open-hydra-reverse-proxy-token"
 
 
 def test_manifests_from_local_copies_for_airgap(tmp_path: Path) -> None:

@@ -7,7 +7,7 @@ import json
 from typing import Any
 
 from components.csghub import COREDNS_HASH_ANNOTATION
-from components.knative import KOURIER_INTERNAL, REVISION_ANNOTATION
+from components.knative import REVISION_ANNOTATION, kourier_internal
 from stacks.mockrun import SECRET, Recording
 from stacks.rules import check
 from tests.conftest import cluster_only, platform, run_program, standalone_dataflow, with_
@@ -32,8 +32,11 @@ def test_knative_settings_reach_the_csghub_values() -> None:
         "domain": "apps.internal",
         "autoscaler": {"enableScaleToZero": "false", "scaleToZeroGracePeriod": "30m"},
     }
-    assert runner["applicationEndpoint"] == KOURIER_INTERNAL
-    assert rec.outputs["knative"] == {"domain": "apps.internal", "endpoint": KOURIER_INTERNAL}
+    # left to the chart (empty renders "auto"): a kourier-system address would point at nothing
+    assert "applicationEndpoint" not in runner
+    internal = "http://kourier-internal.knative-serving.svc.cluster.local"
+    assert kourier_internal(True) == internal
+    assert rec.outputs["knative"] == {"domain": "apps.internal", "endpoint": internal}
 
 
 def test_kourier_service_type_is_pinned_after_every_release_revision() -> None:
@@ -47,7 +50,8 @@ def test_kourier_service_type_is_pinned_after_every_release_revision() -> None:
     assert REVISION_ANNOTATION in ks.inputs["metadata"]["annotations"]
     assert f"{RELEASE}::csghub-release" in ks.dependencies
     svc = rec.get("knative-kourier-nodeport", "kubernetes:core/v1:ServicePatch")
-    assert svc.inputs["metadata"]["namespace"] == "kourier-system" and svc.inputs["metadata"]["name"] == "kourier"
+    # the Knative Operator deploys Kourier beside its KnativeServing, in knative-serving
+    assert svc.inputs["metadata"]["namespace"] == "knative-serving" and svc.inputs["metadata"]["name"] == "kourier"
     assert svc.inputs["spec"]["ports"][0]["nodePort"] == 31080
     assert ks.provider == PROVIDER and svc.provider == PROVIDER
 
@@ -57,9 +61,15 @@ def test_nodeport_gateway_values_and_urls() -> None:
     gw = values(rec)["global"]["gateway"]
     assert gw["service"] == {"type": "NodePort", "nodePorts": {"http": 30080, "https": 30443, "gitssh": 30022}}
     assert gw["external"] == {"domain": "ai.example.com"} and gw["tls"] == {"enabled": False}
-    assert rec.outputs["urls"]["portal"] == "http://csghub.ai.example.com:30080"
-    assert rec.outputs["urls"]["registry"] == "http://registry.ai.example.com:30080"
+    # chart 1.17: the portal and the registry at the domain itself, others at <service>.<base>
+    assert rec.outputs["urls"]["portal"] == "http://ai.example.com:30080"
+    assert rec.outputs["urls"]["registry"] == "http://ai.example.com:30080"
+    assert rec.outputs["urls"]["casdoor"] == "http://casdoor.example.com:30080"
+    assert rec.outputs["urls"]["minio"] == "http://minio.example.com:30080"
     assert rec.outputs["gateway"] == {"address": "10.0.0.10", "ports": {"gitssh": 30022, "http": 30080, "https": 30443}}
+
+
+PEM = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"
 
 
 def test_loadbalancer_with_tls() -> None:
@@ -67,9 +77,10 @@ def test_loadbalancer_with_tls() -> None:
         gateway={
             "serviceType": "LoadBalancer",
             "address": "10.9.0.1",
-            "tls": {"certificate": "CERT", "key": "tls-key-xyz"},
+            "tls": {"certificate": PEM, "key": "tls-key-xyz"},
         }
     )
+    raw["cluster"]["ssh"]["port"] = 2222  # ServiceLB gives port 22 of every node to git over SSH
     rec = run_program(raw)
     gw = values(rec)["global"]["gateway"]
     assert gw["service"] == {"type": "LoadBalancer"}
@@ -77,7 +88,7 @@ def test_loadbalancer_with_tls() -> None:
     tls = rec.get("gateway-tls", "kubernetes:core/v1:Secret")
     assert tls.inputs["type"] == "kubernetes.io/tls"
     assert tls.inputs["stringData"] == SECRET  # the SDK keeps a Secret's whole stringData secret
-    assert rec.outputs["urls"]["portal"] == "https://csghub.ai.example.com"
+    assert rec.outputs["urls"]["portal"] == "https://ai.example.com"
     assert "tls-key-xyz" not in json.dumps([d.as_json() for d in rec.declared])
 
 
@@ -85,8 +96,11 @@ def test_gateway_address_reaches_coredns_and_restarts_only_on_change() -> None:
     rec = run_program(platform(gateway={"address": "10.7.7.7"}))
     cm = rec.get("csghub-coredns-custom", "kubernetes:core/v1:ConfigMap")
     assert cm.inputs["metadata"] == {"name": "coredns-custom", "namespace": "kube-system"}
-    block = cm.inputs["data"]["ai.example.com.server"]
-    assert "10.7.7.7 csghub.ai.example.com casdoor.ai.example.com minio.ai.example.com registry.ai.example.com" in block
+    # one server block for the zone every CSGHub name lives in (the domain minus its first label)
+    assert list(cm.inputs["data"]) == ["example.com.server"]
+    block = cm.inputs["data"]["example.com.server"]
+    assert "10.7.7.7 ai.example.com casdoor.example.com minio.example.com\n" in block
+    assert "template IN A ai.example.com {" in block  # spaces: *.ai.example.com
     patch = rec.get("csghub-coredns-restart", "kubernetes:apps/v1:DeploymentPatch")
     assert patch.inputs["metadata"]["name"] == "coredns" and patch.inputs["metadata"]["namespace"] == "kube-system"
     digest = patch.inputs["spec"]["template"]["metadata"]["annotations"][COREDNS_HASH_ANNOTATION]
@@ -115,19 +129,19 @@ def test_registry_secret_reaches_every_nodes_registries_rollout() -> None:
 
 
 def test_registry_secret_becomes_mirror_and_auth_for_the_nodes() -> None:
-    from components.csghub import node_registry_entries
+    from components.csghub import endpoints, node_registry_entries
     from components.k3s import registries_yaml
-    from stacks.model import Cluster
+    from config.cluster import Cluster
+    from config.csghub import Csghub
+    from config.gateway import Gateway
 
     b64 = lambda s: base64.b64encode(s.encode()).decode()  # noqa: E731
-    entries = node_registry_entries(
-        {"REGISTRY_USERNAME": b64("registry"), "REGISTRY_PASSWORD": b64("chart-made")},
-        "registry.ai.example.com",
-        "http://registry.ai.example.com:30080",
-    )
+    ep = endpoints(Csghub(domain="ai.example.com"), Gateway())
+    entries = node_registry_entries({"REGISTRY_USERNAME": b64("registry"), "REGISTRY_PASSWORD": b64("chart-made")}, ep)
     doc = __import__("yaml").safe_load(registries_yaml(Cluster.model_validate(cluster_only()["cluster"]), entries))
-    assert doc["mirrors"]["registry.ai.example.com"] == {"endpoint": ["http://registry.ai.example.com:30080"]}
-    assert doc["configs"]["registry.ai.example.com"] == {"auth": {"username": "registry", "password": "chart-made"}}
+    # keyed by host:port, exactly as the images name the registry (common.registry.config)
+    assert doc["mirrors"]["ai.example.com:30080"] == {"endpoint": ["http://ai.example.com:30080"]}
+    assert doc["configs"]["ai.example.com:30080"] == {"auth": {"username": "registry", "password": "chart-made"}}
 
 
 def test_admin_password_generated_secret_never_the_seed_default() -> None:
@@ -148,12 +162,14 @@ def test_given_admin_password_stays_secret() -> None:
     assert values(rec)["casdoor"]["admin"] == {"name": "ops", "password": SECRET}
 
 
-def test_csghub_release_pinned_protected_and_local_chart_for_airgap() -> None:
+def test_csghub_release_pinned_protected_and_local_chart_for_airgap(tmp_path: Any) -> None:
     rec = run_program(platform())
     rel = rec.get("csghub-release", RELEASE)
     assert rel.inputs["chart"] == "csghub" and rel.inputs["version"] == "1.17.0"
     assert rel.inputs["repositoryOpts"] == {"repo": "https://charts.opencsg.com/csghub"}
     assert rel.inputs["namespace"] == "csghub" and rel.protect and rel.provider == PROVIDER
+    (tmp_path / "charts" / "csghub").mkdir(parents=True)
+    (tmp_path / "charts" / "csghub" / "Chart.yaml").write_text("name: csghub\nversion: 1.17.0\n")
     local = run_program(
         platform(
             csghub={
@@ -162,13 +178,14 @@ def test_csghub_release_pinned_protected_and_local_chart_for_airgap() -> None:
                     "repository": "https://charts.opencsg.com/csghub",
                     "name": "csghub",
                     "version": "1.17.0",
-                    "localPath": "charts/csghub-1.17.0.tgz",
+                    "localPath": "charts/csghub",
                 },
             }
-        )
+        ),
+        project_dir=tmp_path,
     )
     rel = local.get("csghub-release", RELEASE)
-    assert rel.inputs["chart"] == "charts/csghub-1.17.0.tgz" and "repositoryOpts" not in rel.inputs
+    assert rel.inputs["chart"] == "charts/csghub" and "repositoryOpts" not in rel.inputs
 
 
 def test_persistence_mirror_and_external_services() -> None:
@@ -277,17 +294,18 @@ def test_standalone_knative_when_csghub_is_off() -> None:
 
 def test_standalone_knative_airgap_manifests_are_local_files(tmp_path: Any) -> None:
     raw = cluster_only()
+    crds = tmp_path / "abs" / "serving-crds.yaml"
+    for f in (crds, tmp_path / "knative" / "core.yaml"):
+        f.parent.mkdir(parents=True, exist_ok=True)
+        f.write_text("# manifest\n")
     raw["knative"] = {
         "manifests": {
-            "crds": {
-                "url": "https://x/knative-v1.21.0/serving-crds.yaml",
-                "localPath": "/opt/knative/serving-crds.yaml",
-            },
-            "core": {"url": "https://x/knative-v1.21.0/serving-core.yaml", "localPath": "knative/core.yaml"},
+            "crds": {"url": "https://x.example/knative-v1.21.0/serving-crds.yaml", "localPath": str(crds)},
+            "core": {"url": "https://x.example/knative-v1.21.0/serving-core.yaml", "localPath": "knative/core.yaml"},
         }
     }
-    rec = run_program(raw)
-    assert rec.get("knative-serving-crds").inputs["file"] == "/opt/knative/serving-crds.yaml"
+    rec = run_program(raw, project_dir=tmp_path)
+    assert rec.get("knative-serving-crds").inputs["file"] == str(crds)
     assert rec.get("knative-serving-core").inputs["file"].endswith("/knative/core.yaml")
 
 

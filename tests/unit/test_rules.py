@@ -45,7 +45,14 @@ def test_seed_credentials() -> None:
 
 
 def test_pinned_versions() -> None:
-    v = View("kubernetes:helm.sh/v3:Release", "x-csghub", {"chart": "csghub", "values": {}}, provider="p", protect=True)
+    repo = {"repo": "https://charts.opencsg.com/csghub"}
+    v = View(
+        "kubernetes:helm.sh/v3:Release",
+        "x-csghub",
+        {"chart": "csghub", "repositoryOpts": repo, "values": {}},
+        provider="p",
+        protect=True,
+    )
     assert fired(v) == {"pinned-versions"}
     local = View(
         "kubernetes:helm.sh/v3:Release", "x-csghub", {"chart": "./charts/csghub-1.17.0.tgz"}, provider="p", protect=True
