@@ -852,6 +852,7 @@ def test_destroy_uninstalls_agents_before_servers_and_leaves_hosts_clean(env: En
     assert set(drained) == {"h1", "h3", "h4", "h5"}
     for n, t in drained.items():
         assert t < uninstalled[n], f"{n}: Node deleted before the uninstall"
+    assert max(drained, key=drained.__getitem__) == "h1", "the first server's Node (and etcd member) goes last"
     for i in range(1, 6):
         assert clean(env.h(i)) == [], env.h(i).name
     assert life.driver.state.resources == {}
