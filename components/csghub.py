@@ -108,12 +108,14 @@ def endpoints(cfg: Csghub, gateway: Gateway) -> Endpoints:
     return Endpoints(domain, base, public, hosts, "https" if gateway.tls else "http", port)
 
 
-def _external_services(cfg: Csghub, secret: Secret) -> dict[str, Any]:
+def _external_services(cfg: Csghub, secret: Secret, services: tuple[str, ...]) -> dict[str, Any]:
+    """`global.<service>` for the services the chart line has: built-in, or external."""
     s = cfg.services
     out: dict[str, Any] = {}
 
     def put(key: str, ext: dict[str, Any] | None) -> None:
-        out[key] = {"enabled": True} if ext is None else {"enabled": False, "external": ext}
+        if key in services:
+            out[key] = {"enabled": True} if ext is None else {"enabled": False, "external": ext}
 
     put(
         "postgresql",
@@ -197,12 +199,13 @@ def build_values(
     secret: Secret,
     credentials: Mapping[str, Any] | None = None,
     passthrough_secret: bool = False,
+    services: tuple[str, ...] = ("postgresql", "redis", "mongo", "objectStore", "registry", "gitaly"),
 ) -> dict[str, Any]:
     """The release's values. `secret` wraps each secret leaf (Output.secret, or a placeholder);
     CREDENTIALS are the generated or configured passwords of built-in services (loki,
     prometheus: basic auth of their gateways); PASSTHROUGH_SECRET keeps every leaf of the
     pass-through `values` secret (its config key held a `secure:` value)."""
-    glob: dict[str, Any] = {"edition": cfg.edition, "gateway": gateway, **_external_services(cfg, secret)}
+    glob: dict[str, Any] = {"edition": cfg.edition, "gateway": gateway, **_external_services(cfg, secret, services)}
     image: dict[str, Any] = {}
     if cfg.image.registry:
         image["registry"] = cfg.image.registry
@@ -223,15 +226,9 @@ def build_values(
         "gitaly": {"persistence": {"size": p.gitaly}},
         "nats": {"persistence": {"size": p.nats}},
         "casdoor": {"admin": {"name": cfg.admin.username, "password": admin_password}},
+        # the chart line's keys (components/csghub_lines/): Knative, storage class, GPU labels
         "runner": runner,
     }
-    if sc:
-        values["runner"] = {**runner, "storageClassName": sc}
-    if cfg.gpu:
-        values["runner"] = {
-            **values["runner"],
-            "gpuModelLabel": {"typeLabel": "nvidia.com/gpu.product", "capacityLabel": "nvidia.com/gpu"},
-        }
     for service, password in sorted((credentials or {}).items()):
         values[service] = {"gateway": {"basicAuth": {"username": service, "password": password}}}
     if dataflow is not None:
@@ -336,6 +333,13 @@ class CsghubArgs:
     endpoints: Endpoints
     # The csghub config key held a `secure:` value: every pass-through value stays secret.
     values_secret: bool = False
+    # Refuses (raises) an unacknowledged in-place change of the chart line; the Release
+    # waits for it (its description), so a refused upgrade is never registered.
+    line_guard: pulumi.Input[str] = "CSGHub (ai-platform)"
+    # The chart line's built-in-or-external services (components/csghub_lines/).
+    services: tuple[str, ...] = ("postgresql", "redis", "mongo", "objectStore", "registry", "gitaly")
+    # Resources that must exist before the Release (a line migration's pre-steps).
+    before_release: list[pulumi.Resource] = field(default_factory=list)
     dataflow_values: Callable[[Secret], dict[str, Any]] | None = None
     depends_on: list[pulumi.Resource] = field(default_factory=list)
 
@@ -392,6 +396,7 @@ class CsghubLayer(pulumi.ComponentResource):
             secret=secret,
             credentials=self.service_credentials,
             passthrough_secret=args.values_secret,
+            services=args.services,
         )
         self.release = helm.release(
             f"{name}-release",
@@ -401,8 +406,9 @@ class CsghubLayer(pulumi.ComponentResource):
             values=values,
             # Hooks (the runner's KnativeServing, migrations) must finish: wait for them.
             timeout=1800,
+            description=args.line_guard,
             opts=pulumi.ResourceOptions.merge(
-                k8s_opts, pulumi.ResourceOptions(protect=True, depends_on=args.depends_on)
+                k8s_opts, pulumi.ResourceOptions(protect=True, depends_on=[*args.depends_on, *args.before_release])
             ),
         )
         self.revision = self.release.status.apply(lambda s: s.revision if s else None)
@@ -451,6 +457,7 @@ def validation_values(
     dataflow: Callable[[Secret], dict[str, Any]] | None,
     storage_class: str | None,
     services: list[str] | None = None,
+    line_services: tuple[str, ...] = ("postgresql", "redis", "mongo", "objectStore", "registry", "gitaly"),
 ) -> dict[str, Any]:
     """The values with every secret as a placeholder: what schema validation sees."""
 
@@ -466,6 +473,7 @@ def validation_values(
         admin_password="[secret]",
         secret=ph,
         credentials={s: "[secret]" for s in services or []},
+        services=line_services,
     )
     plain: dict[str, Any] = json.loads(json.dumps(values))
     return plain

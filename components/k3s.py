@@ -34,12 +34,14 @@ from pulumi_command import remote
 
 from components import kubeconfig as kc
 from components import scripts
+from components.gpu import GPU_LABEL, PRODUCT_LABEL
 from config import files
 from config.cluster import Cluster, Node
 
 INSTALL_TYPE = "ai-platform:index:K3sCluster"
 BUNDLE_DIR = "/var/tmp/ai-platform/k3s-airgap"
 CN_INSTALLER = "https://rancher-mirror.rancher.cn/k3s/k3s-install.sh"
+GPU_PACKAGES_DIR = "/var/tmp/ai-platform/gpu-packages"
 
 
 def installer_url(version: str, mirror: str) -> str:
@@ -158,7 +160,10 @@ def plan_nodes(cluster: Cluster, extra_labels: dict[str, dict[str, str]] | None 
     for role, nodes in (("server", cluster.servers), ("agent", cluster.agents)):
         for i, node in enumerate(nodes):
             is_first = role == "server" and i == 0
-            labels = {**node.labels, **extra_labels.get(node.name, {})}
+            gpu_labels = {GPU_LABEL: "true"} if node.gpu else {}
+            if node.gpu and node.gpu_model:
+                gpu_labels[PRODUCT_LABEL] = node.gpu_model
+            labels = {**gpu_labels, **node.labels, **extra_labels.get(node.name, {})}
             plans.append(
                 NodePlan(
                     node=node,
@@ -308,6 +313,7 @@ class K3sCluster(pulumi.ComponentResource):
                         "role": p.role,
                         "labels": p.labels,
                         "gpu": p.node.gpu,
+                        "gpuResource": cluster.gpu.resource if p.node.gpu and cluster.gpu.plugin != "none" else None,
                     }
                     for p in self.plans
                 ]
@@ -406,6 +412,42 @@ class K3sCluster(pulumi.ComponentResource):
             )
         return copies, {"bundle": BUNDLE_DIR, "images": Path(k3s.airgap.images).name}
 
+    def _gpu_node(self, plan: NodePlan, after: list[pulumi.Resource]) -> list[pulumi.Resource]:
+        """A GPU node's driver and container toolkit, before K3s (which then finds the runtime)."""
+        if not plan.node.gpu:
+            return []
+        gpu = self._args.cluster.gpu
+        airgap = self._args.cluster.k3s.install == "airgap"
+        uploads: list[pulumi.Resource] = []
+        args = {
+            "node": plan.node.name,
+            "driver": gpu.driver,
+            "branch": gpu.driver_branch,
+            "mode": "airgap" if airgap else "online",
+            "role": plan.role,
+        }
+        if airgap and gpu.driver == "install" and gpu.airgap is not None:
+            args["packages"] = GPU_PACKAGES_DIR
+            for i, package in enumerate(gpu.airgap.packages):
+                uploads.append(
+                    remote.CopyToRemote(
+                        f"{self._name}-{plan.node.name}-upload-gpu-{i}",
+                        connection=self.connection(plan),
+                        source=pulumi.FileAsset(str(files.resolve(self._args.base_dir, package))),
+                        remote_path=f"{GPU_PACKAGES_DIR}/{Path(package).name}",
+                        triggers=[plan.node.host],
+                        opts=pulumi.ResourceOptions(parent=self, depends_on=after),
+                    )
+                )
+        step = remote.Command(
+            f"{self._name}-{plan.node.name}-gpu",
+            connection=self.connection(plan),
+            create=scripts.command_line("gpu-node.sh", args, plan.sudo),
+            triggers=[plan.node.host],
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[*after, *uploads]),
+        )
+        return [step]
+
     def _installer_args(self) -> dict[str, str]:
         k3s = self._args.cluster.k3s
         if k3s.install != "online":
@@ -444,7 +486,7 @@ class K3sCluster(pulumi.ComponentResource):
             stdin = self._token.apply(
                 lambda token: scripts.payload({"token": token, "registries": base.yaml, "certs": base.certs_payload()})
             )
-            depends: list[pulumi.Resource] = [*copies]
+            depends: list[pulumi.Resource] = [*copies, *self._gpu_node(plan, copies)]
             if plan.role == "server" and previous_server is not None:
                 depends.append(previous_server)
             if plan.role == "agent" and last_server is not None:
@@ -531,8 +573,9 @@ class K3sCluster(pulumi.ComponentResource):
                 metadata=k8s.meta.v1.ObjectMetaPatchArgs(name=node, labels=labels),
                 opts=pulumi.ResourceOptions(parent=self, provider=self.provider, depends_on=after),
             )
+        self.runtime_class: pulumi.Resource | None = None
         if any(p.node.gpu for p in self.plans):
-            k8s.node.v1.RuntimeClass(
+            self.runtime_class = k8s.node.v1.RuntimeClass(
                 f"{self._name}-nvidia-runtimeclass",
                 metadata=k8s.meta.v1.ObjectMetaArgs(name="nvidia"),
                 handler="nvidia",

@@ -3,7 +3,7 @@
 With the CSGHub layer on, the CSGHub chart's runner installs Knative Serving through the
 Knative Operator and re-creates its `KnativeServing` resource on every upgrade (a Helm
 hook). This component owns the settings and hands them to the release as values
-(`runner.knative.serving.*`, `runner.applicationEndpoint`); what the chart does not expose
+(`runner.knative.serving.*`, keyed by the chart line: components/csghub_lines/); what the chart does not expose
 — the Kourier service type and NodePort — it applies after the release with server-side
 apply patches whose inputs carry the release's revision, so every upgrade (which
 re-creates the hook) re-applies them. See docs/adr/0005-knative-settings.md.
@@ -50,23 +50,6 @@ def kourier_internal(installed_by_csghub: bool) -> str:
     return f"http://kourier-internal.{kourier_namespace(installed_by_csghub)}.svc.cluster.local"
 
 
-def runner_values(cfg: Knative) -> dict[str, Any]:
-    """The CSGHub release's `runner` values this layer owns. `runner.applicationEndpoint` is
-    left to the chart: empty renders `auto`, and the runner finds the operator's Kourier in
-    knative-serving itself (a `kourier-system` address would point at nothing)."""
-    return {
-        "knative": {
-            "serving": {
-                "domain": cfg.domain,
-                "autoscaler": {
-                    "enableScaleToZero": "true" if cfg.scale_to_zero else "false",
-                    "scaleToZeroGracePeriod": cfg.scale_to_zero_grace_period,
-                },
-            }
-        },
-    }
-
-
 @dataclass(frozen=True)
 class KnativeArgs:
     config: Knative
@@ -75,6 +58,8 @@ class KnativeArgs:
     # True: the CSGHub runner installs Knative (operator); False: install it here.
     installed_by_csghub: bool
     node_address: pulumi.Input[str]
+    # Knative is served through the CSGHub gateway (chart 2.x gateway-api): no Kourier.
+    through_gateway: bool = False
 
 
 class KnativeLayer(pulumi.ComponentResource):
@@ -87,7 +72,9 @@ class KnativeLayer(pulumi.ComponentResource):
         self._args = args
         cfg = args.config
         self._pinned = False
-        if cfg.kourier.service_type == "NodePort":
+        if args.through_gateway:
+            self.endpoint = pulumi.Output.from_input("through the CSGHub gateway (gateway-api)")
+        elif cfg.kourier.service_type == "NodePort":
             self.endpoint = pulumi.Output.from_input(args.node_address).apply(
                 lambda a: f"http://{url_host(a)}:{cfg.kourier.http_node_port}"
             )

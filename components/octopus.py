@@ -375,6 +375,16 @@ def storage_type(cfg: OctopusConfig, svc: str, storage_class: str | None) -> dic
     out: dict[str, Any] = copy.deepcopy(volume.source)
     if storage_class:
         out["storageClassName"] = storage_class
+    # Reserved for its claim: the PV controller binds a pre-bound PV at once, whatever the
+    # class's binding mode. Without it, a WaitForFirstConsumer default class (K3s' local-path)
+    # leaves the binding to the scheduler, which may see the claim before the PV (Helm creates
+    # both at once) and ask for a provisioned volume instead, which never comes.
+    out["claimRef"] = {
+        "apiVersion": "v1",
+        "kind": "PersistentVolumeClaim",
+        "namespace": cfg.namespace,
+        "name": claim_name(svc),
+    }
     if next(iter(volume.source)) in NODE_LOCAL_SOURCES and cfg.nodes:
         on_node = {"key": "kubernetes.io/hostname", "operator": "In", "values": [cfg.nodes[0]]}
         out["nodeAffinity"] = {"required": {"nodeSelectorTerms": [{"matchExpressions": [on_node]}]}}

@@ -37,9 +37,8 @@ resources it needs, never for time):
     UI               ConfigMap `open-hydra-ui-config` (nginx.conf pointing at the proxy's
                      Service name), the UI manifest (ConfigFile), its Service's NodePort set
                      to `openhydra.uiNodePort` (upstream fixes 30001)
-    GPU sharing      optional: the NVIDIA device plugin's time-slicing ConfigMap and a patch
-                     of the gpu-operator `ClusterPolicy` `cluster-policy` pointing at it
-                     (the gpu-operator itself must be installed)
+    GPU sharing      optional: configured on what advertises the GPUs (components/gpu.py:
+                     the device plugin's config, or the GPU operator's devicePlugin config)
 
 Security note (upstream design, seed 004 warns too): the UI reaches the Kubernetes API
 through the reverse proxy, which holds a cluster-admin client certificate.
@@ -124,7 +123,8 @@ class OpenHydraArgs:
     host_dirs_made: bool = True
     # MySQL root may log in from there only (MySQL host syntax): the pod network.
     mysql_root_host: str = "%"
-    gpu_operator_namespace: str = "gpu-operator"
+    # defaultGpuDriver unless openhydra.server.gpuDriver names another (cluster.gpu.resource)
+    gpu_resource: str = "nvidia.com/gpu"
 
 
 class OpenHydra(pulumi.ComponentResource):
@@ -165,8 +165,6 @@ class OpenHydra(pulumi.ComponentResource):
 
         proxy = self._reverse_proxy(namespace)
         self._ui(namespace, proxy)
-        if cfg.gpu_time_slicing.enabled:
-            self._time_slicing()
 
         self.ui_url = pulumi.Output.from_input(args.gateway_address).apply(
             lambda a: f"http://{url_host(a)}:{cfg.ui_node_port}"
@@ -302,7 +300,7 @@ class OpenHydra(pulumi.ComponentResource):
         # The real config (with the MySQL password) in a Secret the server reads; the
         # manifest's ConfigMap keeps the same settings without the password, for readers.
         secret_text: pulumi.Output[str] = pulumi.Output.all(mysql_password, args.gateway_address).apply(  # secret
-            lambda v: server_config(cfg, mysql_password=v[0], server_ip=v[1])
+            lambda v: server_config(cfg, mysql_password=v[0], server_ip=v[1], gpu_resource=args.gpu_resource)
         )
         config_secret = k8s.core.v1.Secret(
             f"{self._name}-server-config",
@@ -312,7 +310,9 @@ class OpenHydra(pulumi.ComponentResource):
             opts=self._child(depends_on=[manifest]),
         )
         readable = pulumi.Output.from_input(args.gateway_address).apply(
-            lambda ip: server_config(cfg, mysql_password=f"(in Secret {SERVER_SECRET})", server_ip=ip)
+            lambda ip: server_config(
+                cfg, mysql_password=f"(in Secret {SERVER_SECRET})", server_ip=ip, gpu_resource=args.gpu_resource
+            )
         )
         config = k8s.core.v1.ConfigMapPatch(
             f"{self._name}-server-config-readable",
@@ -565,26 +565,6 @@ class OpenHydra(pulumi.ComponentResource):
             opts=self._child(depends_on=[manifest]),
         )
 
-    # -- GPU time slicing -------------------------------------------------------------
-
-    def _time_slicing(self) -> None:
-        ns = self._args.gpu_operator_namespace
-        replicas = self._args.config.gpu_time_slicing.replicas
-        config = k8s.core.v1.ConfigMap(
-            f"{self._name}-time-slicing",
-            metadata=k8s.meta.v1.ObjectMetaArgs(name=TIME_SLICING_CONFIGMAP, namespace=ns),
-            data={"any": time_slicing_config(replicas)},
-            opts=self._child(),
-        )
-        k8s.apiextensions.CustomResourcePatch(
-            f"{self._name}-cluster-policy",
-            api_version="nvidia.com/v1",
-            kind="ClusterPolicy",
-            metadata=k8s.meta.v1.ObjectMetaArgs(name="cluster-policy", annotations=FORCE),
-            spec={"devicePlugin": {"config": {"name": config.metadata.name, "default": "any"}}},
-            opts=self._child(depends_on=[config]),
-        )
-
 
 def manifest_file(source: ManifestSource, base_dir: Path, key: str) -> str:
     """The pinned URL, or the local copy (airgap) checked to exist, as the config names it."""
@@ -611,7 +591,9 @@ def mysql_host_pattern(cidr: str) -> str:
     return f"{net.network_address}/{net.netmask}"
 
 
-def server_config(cfg: OpenhydraConfig, *, mysql_password: str, server_ip: str) -> str:
+def server_config(
+    cfg: OpenhydraConfig, *, mysql_password: str, server_ip: str, gpu_resource: str = "nvidia.com/gpu"
+) -> str:
     """open-hydra-server's config.yaml (the upstream keys; the secrets and paths from config)."""
     server = cfg.server
     doc = {
@@ -623,7 +605,7 @@ def server_config(cfg: OpenhydraConfig, *, mysql_password: str, server_ip: str) 
         "courseBasePath": server.course_base_path,
         "jupyterLabHostBaseDir": server.jupyter_lab_host_base_dir,
         "vscodeBasePath": server.vscode_base_path,
-        "defaultGpuDriver": server.gpu_driver,
+        "defaultGpuDriver": server.gpu_driver or gpu_resource,
         "serverIP": server_ip,
         "patchResourceNotRelease": True,
         "disableAuth": server.disable_auth,
@@ -645,15 +627,5 @@ def server_config(cfg: OpenhydraConfig, *, mysql_password: str, server_ip: str) 
             "resourceName": "open-hydra-api-leader-lock",
             "resourceNamespace": NAMESPACE,
         },
-    }
-    return yaml.safe_dump(doc, sort_keys=True)
-
-
-def time_slicing_config(replicas: int) -> str:
-    """The NVIDIA device plugin's time-slicing config: every GPU shared `replicas` ways."""
-    doc = {
-        "version": "v1",
-        "flags": {"migStrategy": "none"},
-        "sharing": {"timeSlicing": {"resources": [{"name": "nvidia.com/gpu", "replicas": replicas}]}},
     }
     return yaml.safe_dump(doc, sort_keys=True)

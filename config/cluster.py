@@ -7,13 +7,14 @@ from typing import Annotated, Literal
 import yaml
 from pydantic import AfterValidator, Field, SecretStr, field_validator, model_validator
 
-from config.base import ENCRYPTED_PLACEHOLDER, Model, Secret
+from config.base import ENCRYPTED_PLACEHOLDER, ChartSource, Model, Secret
 from config.fields import (
     Cidr,
     Host,
     HostKey,
     HttpUrl,
     Iface,
+    ImageRef,
     IpAddress,
     K3sFlag,
     K3sVersion,
@@ -109,7 +110,16 @@ class Node(Model):
     flannel_iface: Iface | None = Field(default=None, description="K3s --flannel-iface (the node's private NIC).")
     labels: dict[LabelKey, LabelValue] = Field(default_factory=dict, description="Node labels.")
     taints: list[Taint] = Field(default_factory=list, description="Node taints, key[=value]:Effect.")
-    gpu: bool = Field(default=False, description="NVIDIA GPU node: the nvidia runtime is required and used.")
+    gpu: bool = Field(
+        default=False,
+        description="NVIDIA GPU node: the driver and container toolkit are installed (or checked: cluster.gpu.driver) "
+        "before K3s, which then registers the `nvidia` runtime.",
+    )
+    gpu_model: LabelValue | None = Field(
+        default=None,
+        description="The GPU product (e.g. Tesla-V100-SXM2-16GB): the node's `nvidia.com/gpu.product` label, which "
+        "CSGHub's runner reads to tell GPU models apart.",
+    )
     extra_args: list[K3sFlag] = Field(
         default_factory=list, description="Extra K3s flags (`--flag=value`); flags the program owns are refused."
     )
@@ -239,6 +249,58 @@ def _kubeconfig(value: SecretStr) -> SecretStr:
     return value
 
 
+class GpuAirgap(Model):
+    """The NVIDIA driver and container toolkit as .deb files on the provisioner (airgap)."""
+
+    packages: list[ProvisionerPath] = Field(
+        min_length=1, description="The .deb files (driver, nvidia-container-toolkit and their dependencies)."
+    )
+
+
+class DevicePlugin(Model):
+    image: ImageRef = Field(
+        default="nvcr.io/nvidia/k8s-device-plugin:v0.17.1",
+        description="The NVIDIA device plugin image (pinned; mirror it for airgap).",
+    )
+
+
+class GpuOperatorChart(Model):
+    chart: ChartSource = Field(
+        default_factory=lambda: ChartSource(
+            repository="https://helm.ngc.nvidia.com/nvidia", name="gpu-operator", version="v24.9.2"
+        )
+    )
+
+
+class Gpu(Model):
+    """GPU nodes end to end: the node layer (driver, container toolkit) and the cluster layer
+    (something that advertises the GPUs: the device plugin or the GPU operator)."""
+
+    driver: Literal["install", "preinstalled"] = Field(
+        default="install",
+        description="install (seed 003's default): the NVIDIA driver and nvidia-container-toolkit are installed on "
+        "each GPU node (Debian/Ubuntu: apt; airgap: gpu.airgap.packages). preinstalled: they are checked for.",
+    )
+    driver_branch: Annotated[str, Field(pattern=r"^[0-9]{3}$")] = Field(
+        default="535", description="NVIDIA driver branch (seed 004's CUDA images: 525 or 535)."
+    )
+    airgap: GpuAirgap | None = Field(default=None, description="Packages uploaded from the provisioner (airgap).")
+    plugin: Literal["device-plugin", "gpu-operator", "none"] = Field(
+        default="device-plugin",
+        description="What advertises `nvidia.com/gpu`: NVIDIA's device plugin DaemonSet, the GPU operator (its "
+        "driver and toolkit off: the node layer has them), or none (GPU workloads then stay Pending).",
+    )
+    device_plugin: DevicePlugin = Field(default_factory=DevicePlugin)
+    operator: GpuOperatorChart = Field(default_factory=GpuOperatorChart)
+    resource: Annotated[str, Field(pattern=r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?/[a-z0-9]([-a-z0-9._]*[a-z0-9])?$")] = (
+        Field(
+            default="nvidia.com/gpu",
+            description="The extended resource GPUs are requested as: CSGHub's runner capacity label and open-hydra's "
+            "defaultGpuDriver come from it.",
+        )
+    )
+
+
 class Cluster(Model):
     """The K3s cluster: provisioned over SSH (servers/agents), or an existing one (kubeconfig)."""
 
@@ -249,6 +311,7 @@ class Cluster(Model):
     k3s: K3s = Field(default_factory=K3s)
     servers: list[Node] = Field(default_factory=list, description="Server nodes; the first initialises the cluster.")
     agents: list[Node] = Field(default_factory=list, description="Agent nodes; they join in parallel.")
+    gpu: Gpu = Field(default_factory=Gpu, description="GPU nodes: driver, container toolkit, device plugin.")
 
     def nodes(self) -> list[tuple[str, Node]]:
         """Every node with its key path."""

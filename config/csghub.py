@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field
 
-from config.base import Admin, ChartSource, Image, Model, Secret
+from config.base import Admin, ChartSource, Image, ManifestSource, Model, Secret, pinned
 from config.fields import (
     DnsName,
     Host,
     HostPort,
     HttpUrl,
+    ImageRef,
     K8sName,
     K8sObjectName,
     Port,
@@ -23,6 +24,7 @@ from config.fields import (
 )
 
 SslMode = Literal["disable", "allow", "prefer", "require", "verify-ca", "verify-full"]
+DatabaseName = Annotated[str, Field(pattern=r"^[a-z_][a-z0-9_]{0,62}$")]
 
 
 class ExternalPostgres(Model):
@@ -36,6 +38,12 @@ class ExternalPostgres(Model):
         "encrypts without checking who answers; `disable`/`allow`/`prefer` may send the password in clear.",
     )
     timezone: TimeZone = "Etc/UTC"
+    databases: list[DatabaseName] = Field(
+        default_factory=list,
+        description="CSGHub 2.x: the databases that exist on this server. 2.x needs csghub_agenticflow and "
+        "csghub_superset besides 1.17's (and timescaledb preloaded); the chart creates databases only on its "
+        "built-in PostgreSQL.",
+    )
 
 
 class ExternalRedis(Model):
@@ -109,6 +117,23 @@ class CsghubCredentials(Model):
     prometheus_password: Secret | None = Field(default=None, description="Prometheus gateway basic-auth password.")
 
 
+class Migration(Model):
+    """An in-place change of an existing release's chart line (1.17 → 2.4): refused unless
+    acknowledged; then its pre-steps run as declared resources before the Release upgrade."""
+
+    acknowledge: Literal["1.17-to-2.4"] | None = Field(
+        default=None,
+        description="Set to 1.17-to-2.4 after taking the backup README 'CSGHub 2.4' describes: Dataflow's MongoDB "
+        "data is not migrated, Volcano is removed unless csghub.volcano, casdoor jumps a major version.",
+    )
+    envoy_gateway_crds: ManifestSource = pinned(
+        "https://github.com/envoyproxy/gateway/releases/download/v1.7.5/envoy-gateway-crds.yaml"
+    )
+    kubectl_image: ImageRef = Field(
+        default="registry.k8s.io/kubectl:v1.30.4", description="Runs the Job that removes the old release's Jobs."
+    )
+
+
 class Csghub(Model):
     enabled: bool = True
     namespace: K8sName = "csghub"
@@ -135,6 +160,20 @@ class Csghub(Model):
     services: CsghubServices = Field(default_factory=CsghubServices)
     admin: Admin = Field(default_factory=Admin)
     credentials: CsghubCredentials = Field(default_factory=CsghubCredentials)
+    knative_ingress: Literal["gateway-api", "kourier"] | None = Field(
+        default=None,
+        description="Chart 2.x: how Knative services are reached (runner.knative.serving.ingress). gateway-api "
+        "(default): through the same Envoy Gateway, no Kourier to pin; kourier: the 1.17 way.",
+    )
+    volcano: bool | None = Field(
+        default=None, description="Chart 2.x: the Volcano scheduler (runner.volcano.enabled; chart default off)."
+    )
+    agent_sandbox: bool | None = Field(
+        default=None,
+        description="Chart 2.x: the agent-sandbox subchart (CRDs + controller) the chart installs (on); 2.4.0's "
+        "values.yaml has no key to switch it off.",
+    )
+    migration: Migration = Field(default_factory=Migration)
     coredns_hosts: bool = Field(
         default=True, description="Resolve the CSGHub host names in CoreDNS and the nodes' /etc/hosts (no DNS)."
     )

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
 from config.base import ChartSource, Image, Model
-from config.csghub import ExternalMongo, ExternalPostgres, ExternalRedis
+from config.csghub import DatabaseName, ExternalMongo, ExternalPostgres, ExternalRedis
 from config.fields import DnsName, HttpsUrl, K8sName, K8sObjectName, Quantity
 
-DatabaseName = Annotated[str, Field(pattern=r"^[a-z_][a-z0-9_]{0,62}$")]
 AccessMode = Literal["ReadWriteOnce", "ReadWriteMany", "ReadOnlyMany"]
 
 

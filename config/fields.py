@@ -452,6 +452,10 @@ HostPort = Annotated[str, AfterValidator(_host_port)]
 RegistryKey = Annotated[str, AfterValidator(_registry_key)]
 ImageRegistry = Annotated[str, AfterValidator(_image_registry)]
 RepoPath = Annotated[str, AfterValidator(_repo_path)]  # an image repository path (no host)
+# A pinned image reference: registry/path:tag (no `latest`).
+ImageRef = Annotated[
+    str, Field(pattern=r"^[a-z0-9.-]+(:[0-9]+)?(/[a-z0-9._-]+)+:v?[0-9][A-Za-z0-9._-]*$", max_length=255)
+]
 HttpsUrl = Annotated[str, AfterValidator(_https_url)]
 HttpUrl = Annotated[str, AfterValidator(_http_url)]
 NodeName = Annotated[str, AfterValidator(_rfc1123_label)]

@@ -74,6 +74,8 @@ def _walk(model: BaseModel, prefix: str) -> Iterator[tuple[str, str]]:
             continue
         if _marked(info.annotation) or PROVISIONER_FILE in info.metadata:
             yield key, value
+        elif isinstance(value, list) and any(_marked(a) for a in typing.get_args(info.annotation)):
+            yield from ((f"{key}[{i}]", v) for i, v in enumerate(value))
         elif isinstance(value, BaseModel):
             yield from _walk(value, key)
         elif isinstance(value, dict):
@@ -95,6 +97,9 @@ def in_use(cfg: Any) -> list[tuple[str, str]]:
         out += _walk(cl.k3s.registries, "cluster.k3s.registries")
         if cl.k3s.install == "airgap" and cl.k3s.airgap is not None:
             out += _walk(cl.k3s.airgap, "cluster.k3s.airgap")
+        gpu = cl.gpu
+        if any(n.gpu for n in [*cl.servers, *cl.agents]) and cl.k3s.install == "airgap" and gpu.driver == "install":
+            out += _walk(gpu, "cluster.gpu")
     if cfg.storage.enabled:
         if cfg.storage.mode == "local-static":
             out += _walk(cfg.storage.local_static, "storage.localStatic")

@@ -35,8 +35,9 @@ class OpenhydraManifests(Model):
 
 
 class OpenhydraServer(Model):
-    gpu_driver: ResourceName = Field(
-        default="nvidia.com/gpu", description="defaultGpuDriver: the extended resource GPUs are requested as."
+    gpu_driver: ResourceName | None = Field(
+        default=None,
+        description="defaultGpuDriver: the extended resource GPUs are requested as (default: cluster.gpu.resource).",
     )
     dataset_base_path: NodePath = "/mnt/public-dataset"
     course_base_path: NodePath = "/mnt/public-course"

@@ -82,6 +82,9 @@ class StackConfig(Model):
         wanted = set(self.openhydra.nodes)
         return [n for n in self.nodes() if not wanted or n.name in wanted]
 
+    def gpu_nodes(self) -> list[Node]:
+        return [n for n in self.nodes() if n.gpu]
+
     def node_ports(self) -> list[tuple[str, int]]:
         """Every NodePort any enabled layer asks for, with the config key that asks."""
         ports: list[tuple[str, int]] = []
@@ -191,6 +194,15 @@ def cross_field_problems(cfg: StackConfig) -> list[tuple[str, str]]:
             add(("csghub.gpu", "GPU workloads need at least one node with gpu: true"))
         if cfg.openhydra.enabled and cfg.openhydra.gpu_time_slicing.enabled and not has_gpu:
             add(("openhydra.gpuTimeSlicing.enabled", "GPU time slicing needs at least one node with gpu: true"))
+        gpu = cl.gpu
+        if has_gpu and gpu.driver == "install" and cl.k3s.install == "airgap" and gpu.airgap is None:
+            add(
+                (
+                    "cluster.gpu.airgap",
+                    "an airgap stack that installs the GPU driver needs its packages: set cluster.gpu.airgap.packages "
+                    "(the .deb files), or cluster.gpu.driver: preinstalled",
+                )
+            )
         for layer_key, wanted in (
             ("octopus.nodes", octopus.nodes if octopus else []),
             ("openhydra.nodes", cfg.openhydra.nodes if cfg.openhydra.enabled else []),
@@ -206,6 +218,14 @@ def cross_field_problems(cfg: StackConfig) -> list[tuple[str, str]]:
             if {"hostPath", "local"} & set(getattr(octopus.volumes, vol).source):
                 add((f"octopus.volumes.{vol}.source", "a node-local volume needs octopus.nodes to pin it to"))
 
+    if cfg.openhydra.enabled and cfg.openhydra.gpu_time_slicing.enabled and cl.gpu.plugin == "none":
+        add(
+            (
+                "openhydra.gpuTimeSlicing.enabled",
+                "time slicing configures what advertises the GPUs, and cluster.gpu.plugin is none: choose "
+                "device-plugin or gpu-operator there, or turn time slicing off",
+            )
+        )
     problems += _port_problems(cfg)
     problems += _namespace_problems(cfg)
     problems += _layer_problems(cfg)

@@ -17,7 +17,7 @@
 #   pulumi-kubernetes  pulumi-resource-kubernetes: the January 2026 provider commit below,
 #               stamped 4.34.2 so the pinned SDK loads it — it is NOT the 4.34.2 release
 #   helm, actionlint
-# Cold costs on 2 cores: see docs/toolchain.md.
+# Cold costs on 2 cores: see docs/engine.md.
 set -euo pipefail
 
 CACHE=${AIP_CACHE:-$HOME/.cache/ai-platform}
@@ -29,6 +29,7 @@ PYHOST=v3.79.0
 KPROV=v4.0.0-20260115033456-f47bc2d6f199
 KPROV_STAMP=4.34.2
 KSDK=v4.24.0
+KPROV_NOTE="code of the January 2026 commit ${KPROV##*-}, not the $KPROV_STAMP release"
 HELM=v3.19.0
 ACTIONLINT=v1.7.7
 
@@ -145,7 +146,8 @@ EOF
         go mod edit -dropreplace github.com/pulumi/pulumi-kubernetes/sdk/v4 \
           -require "github.com/pulumi/pulumi-kubernetes/sdk/v4@$KSDK" &&
         go mod tidy >/dev/null &&
-        (cd cmd/pulumi-resource-kubernetes && go run ./generate.go . ) &&
+        (cd cmd/pulumi-resource-kubernetes && VERSION=$KPROV_STAMP go run ./generate.go &&
+          test -s schema-embed.json && test -s terraform-mapping-embed.json) &&
         go build -o "$out/pulumi-resource-kubernetes" \
           -ldflags "-s -w -X github.com/pulumi/pulumi-kubernetes/provider/v4/pkg/version.Version=$KPROV_STAMP" \
           ./cmd/pulumi-resource-kubernetes)
@@ -179,7 +181,7 @@ ensure_group() {
   local t0=$SECONDS tmp="$CACHE/.build-$group-$version" work
   work=$(mktemp -d "${TMPDIR:-/tmp}/aip-tools.XXXXXX")
   rm -rf "$tmp" && mkdir -p "$tmp"
-  log "building $group $version (once; cached in $dir)"
+  log "building $group $version (once; cached in $dir)${KPROV_NOTE:+$([ "$group" = pulumi-kubernetes ] && echo ": $KPROV_NOTE")}"
   if ! build_group "$group" "$version" "$tmp" "$work/src" >"$work/log" 2>&1; then
     tail -n 30 "$work/log" >&2
     log "building $group $version failed (log above)"
@@ -213,7 +215,9 @@ case "$cmd" in
       read -r g v < <(group_of "$t")
       p=$(path_of "$t")
       if [ -f "$CACHE/$g-$v/.complete" ]; then s=built; else s=missing; fi
-      printf '%-28s %-40s %s %s\n' "$t" "$v" "$p" "$s"
+      note=""
+      [ "$g" = pulumi-kubernetes ] && note=" ($KPROV_NOTE)"
+      printf '%-28s %-40s %s %s%s\n' "$t" "$v" "$p" "$s" "$note"
     done
     ;;
   *)

@@ -183,11 +183,18 @@ class Declared:
 
 
 class PlanMocks(pmocks.Mocks):
-    """Answers for values only a provider could compute. All fake, all labelled so."""
+    """Answers for values only a provider could compute. All fake, all labelled so.
+    STACK_OUTPUTS: what this stack's last update exported (read back by the program through a
+    StackReference to itself); none by default, as for a stack never deployed."""
+
+    def __init__(self, stack_outputs: Mapping[str, Any] | None = None) -> None:
+        self.stack_outputs = dict(stack_outputs or {})
 
     def new_resource(self, args: pmocks.MockResourceArgs) -> tuple[str | None, dict[str, Any]]:
         state = dict(args.inputs)
         typ = args.typ
+        if typ == "pulumi:pulumi:StackReference":
+            return args.name, {"name": args.inputs.get("name"), "outputs": self.stack_outputs, "secretOutputNames": []}
         if typ == "random:index/randomPassword:RandomPassword":
             state["result"] = f"plan-fake-{args.name}"
         elif typ == "command:remote:Command":
@@ -367,6 +374,7 @@ def run(
     keep_secrets: bool = False,
     review: bool = False,
     mask: Mask | None = None,
+    stack_outputs: Mapping[str, Any] | None = None,
 ) -> Recording:
     """Evaluate `__main__.py` under mocks with the given `ai-platform:` config.
 
@@ -376,7 +384,7 @@ def run(
     here are recorded as absent (`Recording.files`) instead of refused.
     """
     return contextvars.Context().run(
-        _run, raw_config, stack, project_dir, secret_keys or [], program, keep_secrets, review, mask
+        _run, raw_config, stack, project_dir, secret_keys or [], program, keep_secrets, review, mask, stack_outputs
     )
 
 
@@ -400,6 +408,7 @@ def _run(
     keep_secrets: bool = False,
     review: bool = False,
     mask: Mask | None = None,
+    stack_outputs: Mapping[str, Any] | None = None,
 ) -> Recording:
     from pulumi.runtime import config as rc
     from pulumi.runtime.stack import run_pulumi_func
@@ -407,7 +416,7 @@ def _run(
     record = files.Review() if review else None
     files.REVIEW.set(record)
     rc.set_all_config(_config_values(raw_config), [f"{PROJECT}:{k}" for k in secret_keys])
-    mocks = PlanMocks()
+    mocks = PlanMocks(stack_outputs)
     monitor = RecordingMonitor(mocks, keep_secrets, mask)
     handler = _Warnings()
     logger = logging.getLogger(f"aip.mockrun.{id(handler)}")
@@ -415,6 +424,12 @@ def _run(
     logger.setLevel(logging.DEBUG)
     logger.addHandler(handler)
     pmocks.set_mocks(mocks, project=PROJECT, stack=stack, preview=False, monitor=monitor, logger=logger)
+    # As the SDK's own mocks.test() does: the runtime keeps every Output of a run in a set it
+    # awaits at the end; left over from a run that failed inside an apply, they would fail this one.
+    from pulumi.runtime.settings import SETTINGS
+
+    SETTINGS.rpc_manager.clear()
+    SETTINGS.outputs.clear()
 
     exported: dict[str, Any] = {}
     real_export = pulumi.export

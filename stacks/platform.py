@@ -24,17 +24,21 @@ import pulumi
 
 from components import chart_schemas
 from components import csghub as csghub_mod
+from components import csghub_migration as migration
 from components.csghub import CsghubArgs, CsghubLayer, Endpoints, endpoints
+from components.csghub_lines import ChartLine, line_of, supported
 from components.dataflow import DataflowArgs, DataflowLayer, bundled_values, merge, placeholder, standalone_values
 from components.gateway import GatewayArgs, GatewayLayer, gateway_values
+from components.gpu import GpuArgs, GpuLayer
 from components.k3s import K3sCluster, K3sClusterArgs
-from components.knative import KnativeArgs, KnativeLayer, runner_values
+from components.knative import KnativeArgs, KnativeLayer, manifest_file
 from components.octopus import Octopus, OctopusArgs
 from components.octopus import Placeholders as OctopusPlaceholders
 from components.octopus import chart_values as octopus_chart_values
 from components.openhydra import OpenHydra, OpenHydraArgs, mysql_host_pattern
 from components.storage import StorageArgs, StorageLayer
 from config import files
+from config.cluster import Node
 from config.fields import parse_taint
 from config.load import ConfigError, Problem
 from config.stack import OPENHYDRA_NODE_LABEL, StackConfig
@@ -98,6 +102,14 @@ def storage_class(cfg: StackConfig) -> str | None:
     return "local-path" if cfg.storage.mode == "local-path" else cfg.storage.local_static.class_name
 
 
+def local_path_provided(cfg: StackConfig) -> bool:
+    """The cluster already runs the local-path provisioner: K3s ships it (unless disabled); on
+    an existing cluster, the storage layer in local-path mode relies on its class being there."""
+    if cfg.cluster.kubeconfig is None:
+        return "local-storage" not in cfg.cluster.k3s.disable
+    return cfg.storage.enabled and cfg.storage.mode == "local-path"
+
+
 def default_address(cfg: StackConfig) -> str:
     """Where users reach NodePorts and the gateway when no address is configured."""
     if cfg.gateway.address:
@@ -116,26 +128,27 @@ def octopus_address(cfg: StackConfig) -> str | None:
     return hosts.get(octopus.nodes[0])
 
 
+def tolerations_for(nodes: list[Node]) -> list[dict[str, str]]:
+    """Tolerations of exactly the taints of NODES."""
+    found: dict[tuple[str, str | None, str], dict[str, str]] = {}
+    for node in nodes:
+        for taint in node.taints:
+            key, value, effect = parse_taint(taint)
+            how = {"operator": "Equal", "value": value} if value is not None else {"operator": "Exists"}
+            found[(key, value, effect)] = {"key": key, **how, "effect": effect}
+    return [found[k] for k in sorted(found, key=str)]
+
+
 def openhydra_placement(cfg: StackConfig) -> dict[str, Any]:
     """Where open-hydra's server may run is where its host directories are: the same node
     list (openhydra.nodes, default all) labels those nodes and gives the pods a selector for
     that label and tolerations for exactly those nodes' taints."""
     hydra = cfg.openhydra
     named = cfg.openhydra_nodes() if cfg.provisioned else []
-    tolerations: dict[tuple[str, str | None, str], dict[str, str]] = {}
-    for node in named:
-        for taint in node.taints:
-            key, value, effect = parse_taint(taint)
-            t = {
-                "key": key,
-                "effect": effect,
-                **({"operator": "Equal", "value": value} if value is not None else {"operator": "Exists"}),
-            }
-            tolerations[(key, value, effect)] = t
     selector = {OPENHYDRA_NODE_LABEL: "true"} if (named or hydra.nodes) else None
     return {
         "node_selector": selector,
-        "tolerations": [tolerations[k] for k in sorted(tolerations, key=str)],
+        "tolerations": tolerations_for(named),
         "host_dirs_made": cfg.provisioned,
         "mysql_root_host": hydra.mysql_root_host or mysql_host_pattern(cfg.cluster.k3s.cluster_cidr),
     }
@@ -158,6 +171,52 @@ def _dataflow_bundled(cfg: StackConfig) -> bool:
     return cfg.dataflow.enabled and cfg.csghub.enabled
 
 
+def chart_line(cfg: StackConfig) -> ChartLine:
+    line = line_of(cfg.csghub.chart.version)
+    assert line is not None, "validate_chart_values refuses an unknown chart line first"
+    return line
+
+
+def line_problems(cfg: StackConfig) -> list[Problem]:
+    """The chart line of csghub.chart.version, and that line's refusals."""
+    if not cfg.csghub.enabled:
+        return []
+    line = line_of(cfg.csghub.chart.version)
+    if line is None:
+        return [
+            Problem(
+                "csghub.chart.version",
+                f"{cfg.csghub.chart.version!r} is not a supported CSGHub chart line (supported: {supported()})",
+            )
+        ]
+    return [Problem(k, m) for k, m in line.problems(cfg)]
+
+
+def line_change(
+    cfg: StackConfig, line: ChartLine, provider: Any, namespace: pulumi.Input[str], base_dir: Path
+) -> tuple[pulumi.Output[str], list[pulumi.Resource]]:
+    """The guard the CSGHub Release waits for (this stack's last chart line, read back from
+    its own outputs, must be this one unless the change is acknowledged) and, when it is,
+    the migration's pre-steps."""
+    me = pulumi.StackReference(
+        "csghub-previous-line", stack_name=f"{pulumi.get_organization()}/{pulumi.get_project()}/{pulumi.get_stack()}"
+    )
+    ack = cfg.csghub.migration.acknowledge
+    guard = me.get_output("csghubChartLine").apply(lambda previous: migration.guard(previous, line.name, ack))
+    if ack is None:
+        return guard, []
+    steps = migration.LineMigration(
+        "csghub-migration",
+        migration.MigrationArgs(
+            config=cfg.csghub,
+            provider=provider,
+            namespace=namespace,
+            crds_file=manifest_file(cfg.csghub.migration.envoy_gateway_crds, base_dir),
+        ),
+    )
+    return guard, steps.steps
+
+
 def csghub_validation_values(cfg: StackConfig, passthrough: bool = True) -> dict[str, Any]:
     """The CSGHub values as schema validation sees them (secrets as placeholders); without
     the pass-through `values` when PASSTHROUGH is False."""
@@ -171,10 +230,11 @@ def csghub_validation_values(cfg: StackConfig, passthrough: bool = True) -> dict
     return csghub_mod.validation_values(
         csghub,
         gateway_values(cfg.gateway, cfg.csghub.domain, cfg.csghub.public_domain),
-        runner_values(cfg.knative),
+        chart_line(cfg).runner_values(cfg.knative, cfg.csghub, sc, cfg.cluster.gpu.resource),
         dataflow if _dataflow_bundled(cfg) else None,
         sc,
         [s for s in ("loki", "prometheus") if s in csghub_endpoints(cfg).hosts],
+        chart_line(cfg).services,
     )
 
 
@@ -242,9 +302,12 @@ def chart_value_problems(cfg: StackConfig, base_dir: Path) -> tuple[list[Problem
 
 
 def validate_chart_values(cfg: StackConfig, base_dir: Path) -> list[str]:
-    """Raise ConfigError on any chart value its schema rejects; return the notes (charts
-    whose schema is unknown). Run by the program before anything is registered, and by
-    `python -m stacks check` and `make plan`."""
+    """Raise ConfigError on an unsupported chart line, a line's refusal, or any chart value its
+    schema rejects; return the notes (charts whose schema is unknown). Run by the program
+    before anything is registered, and by `python -m stacks check` and `make plan`."""
+    lines = line_problems(cfg)
+    if lines:
+        raise ConfigError(lines, "chart values")
     problems, notes = chart_value_problems(cfg, base_dir)
     if problems:
         raise ConfigError(problems, "chart values")
@@ -277,6 +340,21 @@ def build(cfg: StackConfig, stack: str, base_dir: Path, secret_keys: frozenset[s
     credentials: dict[str, Any] = {}
     sc = storage_class(cfg)
 
+    gpu = cfg.cluster.gpu
+    slicing = cfg.openhydra.gpu_time_slicing
+    wants_gpus = bool(cfg.gpu_nodes()) or (not cfg.provisioned and (cfg.csghub.gpu or slicing.enabled))
+    if wants_gpus and gpu.plugin != "none":
+        GpuLayer(
+            "gpu",
+            GpuArgs(
+                config=gpu,
+                provider=provider,
+                tolerations=tolerations_for(cfg.gpu_nodes()),
+                time_slicing=slicing.replicas if cfg.openhydra.enabled and slicing.enabled else None,
+                runtime_class=cluster.runtime_class,
+            ),
+        )
+
     storage = None
     if cfg.storage.enabled:
         storage = StorageLayer("storage", StorageArgs(config=cfg.storage, provider=provider, nodes=cluster.targets()))
@@ -292,6 +370,8 @@ def build(cfg: StackConfig, stack: str, base_dir: Path, secret_keys: frozenset[s
                 base_dir=base_dir,
                 installed_by_csghub=cfg.csghub.enabled,
                 node_address=address,
+                # 2.x by default serves Knative through the CSGHub gateway: no Kourier endpoint
+                through_gateway=cfg.csghub.enabled and not chart_line(cfg).kourier_pinned(cfg.csghub),
             ),
         )
         outputs["knative"] = {"endpoint": knative.endpoint, "domain": knative.domain}
@@ -333,6 +413,8 @@ def build(cfg: StackConfig, stack: str, base_dir: Path, secret_keys: frozenset[s
                 default_address=address,
             ),
         )
+        line = chart_line(cfg)
+        guard, before = line_change(cfg, line, provider, gateway.namespace, base_dir)
         csghub = CsghubLayer(
             "csghub",
             CsghubArgs(
@@ -340,16 +422,21 @@ def build(cfg: StackConfig, stack: str, base_dir: Path, secret_keys: frozenset[s
                 provider=provider,
                 namespace=gateway.namespace,
                 gateway_values=gateway_values(cfg.gateway, cfg.csghub.domain, cfg.csghub.public_domain),
-                runner_values=runner_values(cfg.knative),
+                runner_values=line.runner_values(cfg.knative, cfg.csghub, sc, cfg.cluster.gpu.resource),
                 storage_class=sc,
                 gateway_address=cfg.dns_address() or gateway.address,
                 endpoints=ep,
                 values_secret="csghub" in secret_keys,
+                line_guard=guard,
+                before_release=before,
+                services=line.services,
                 dataflow_values=dataflow.csghub_values if dataflow is not None and _dataflow_bundled(cfg) else None,
                 depends_on=[storage] if storage is not None else [],
             ),
         )
-        knative.pin_after(csghub.revision, depends_on=[csghub.release])
+        outputs["csghubChartLine"] = line.name
+        if line.kourier_pinned(cfg.csghub):
+            knative.pin_after(csghub.revision, depends_on=[csghub.release])
         if cfg.csghub.node_registry:
             node_registries.append(csghub.node_registries)
         dns = cfg.dns_address()
@@ -396,9 +483,10 @@ def build(cfg: StackConfig, stack: str, base_dir: Path, secret_keys: frozenset[s
                 provider=provider,
                 base_dir=base_dir,
                 nodes=cluster.targets(),
-                local_path_provided=cfg.cluster.kubeconfig is None and "local-storage" not in cfg.cluster.k3s.disable,
+                local_path_provided=local_path_provided(cfg),
                 gateway_address=address,
                 kubeconfig=cluster.kubeconfig,
+                gpu_resource=cfg.cluster.gpu.resource,
                 **openhydra_placement(cfg),
             ),
             opts=pulumi.ResourceOptions(depends_on=[storage] if storage else []),

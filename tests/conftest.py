@@ -125,6 +125,12 @@ def stand_in_airgap(dir_: Path) -> None:
     (dir_ / "airgap").mkdir(parents=True, exist_ok=True)
     for name in ("k3s", "k3s-airgap-images-amd64.tar.zst", "install.sh"):
         (dir_ / "airgap" / name).write_text(f"stand-in {name} for plan tests\n")
+    from config.load import read_stack_file
+
+    prod, _ = read_stack_file(ROOT / "Pulumi.prod.yaml")
+    for package in prod["cluster"].get("gpu", {}).get("airgap", {}).get("packages", []):
+        (dir_ / package).parent.mkdir(parents=True, exist_ok=True)
+        (dir_ / package).write_text(f"stand-in {package} for plan tests\n")
     (dir_ / "certs").mkdir(exist_ok=True)
     (dir_ / "certs" / "harbor-ca.crt").write_text("stand-in CA for plan tests\n")
 

@@ -92,10 +92,20 @@ def test_the_program_registers_nothing_when_a_chart_value_is_rejected(registered
 
 def test_a_version_without_a_known_schema_is_a_note_not_an_error() -> None:
     raw = platform()
-    raw["csghub"]["chart"] = {"repository": "https://charts.opencsg.com/csghub", "name": "csghub", "version": "9.9.9"}
+    raw["csghub"]["chart"] = {"repository": "https://charts.opencsg.com/csghub", "name": "csghub", "version": "1.17.9"}
     problems, notes = chart_value_problems(config(raw), ROOT)
     assert problems == []
-    assert notes[0] == "chart csghub 9.9.9: no values.schema.json known for it; Helm checks its values at install"
+    assert notes[0] == "chart csghub 1.17.9: no values.schema.json known for it; Helm checks its values at install"
+
+
+def test_an_unknown_chart_line_is_refused_naming_the_key_and_the_lines() -> None:
+    raw = platform()
+    raw["csghub"]["chart"] = {"repository": "https://charts.opencsg.com/csghub", "name": "csghub", "version": "9.9.9"}
+    with pytest.raises(ConfigError) as err:
+        validate_chart_values(config(raw), ROOT)
+    assert [str(p) for p in err.value.problems] == [
+        "ai-platform:csghub.chart.version: '9.9.9' is not a supported CSGHub chart line (supported: 1.17.x, 2.4.x)"
+    ]
 
 
 def _chart_tgz(path: Path, schema: dict[str, Any] | None) -> None:

@@ -66,6 +66,7 @@ def maximal() -> dict[str, Any]:
         "labels": {"tier": "gpu"},
         "taints": ["dedicated=ai:NoSchedule"],
         "gpu": False,
+        "gpuModel": "Tesla-V100",
         "extraArgs": ["--kubelet-arg=max-pods=200"],
     }
     pg = {"host": "pg.example.com", "user": "csghub", "password": "p", "sslmode": "require", "timezone": "Etc/UTC"}
@@ -104,6 +105,7 @@ def maximal() -> dict[str, Any]:
             },
             "servers": [node("s0", "10.0.0.10")],
             "agents": [node("a0", "10.0.1.10")],
+            "gpu": {"airgap": {"packages": ["gpu/nvidia-driver.deb"]}},
         },
         "storage": {
             "mode": "local-path",
@@ -128,7 +130,7 @@ def maximal() -> dict[str, Any]:
         },
         "csghub": {
             "namespace": "csghub",
-            "chart": chart("csghub"),
+            "chart": {**chart("csghub"), "version": "1.17.0"},
             "domain": "ai.example.com",
             "publicDomain": "apps.example.com",
             "image": {"registry": "registry.example.com/mirror", "tag": "v1.17.0"},

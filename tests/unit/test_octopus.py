@@ -83,6 +83,13 @@ def test_the_charts_own_volumes_get_the_configured_sources_and_no_claim_of_ours(
         assert pv["storageType"][kind] == want["source"][kind], svc
         # the chart's claim names no class: admission gives it the default one, so the PV must match
         assert pv["storageType"]["storageClassName"] == "local-path"
+        # pre-bound to its claim: bound by the PV controller, not left to a scheduler race
+        assert pv["storageType"]["claimRef"] == {
+            "apiVersion": "v1",
+            "kind": "PersistentVolumeClaim",
+            "namespace": "octopus",
+            "name": f"octopus-{svc}-pvc",
+        }
     assert values["minio"]["persistence"] == {"existingClaim": "octopus-minio-pvc", "size": "50Gi"}
     assert values["mysql"]["primary"]["persistence"] == {"existingClaim": "octopus-mysql-pvc", "size": "20Gi"}
     assert values["redis"]["master"]["persistence"] == {"existingClaim": "octopus-redis-pvc", "size": "5Gi"}

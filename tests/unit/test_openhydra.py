@@ -11,7 +11,7 @@ import pulumi
 import pytest
 import yaml
 
-from components.openhydra import mysql_host_pattern, mysql_root_credentials, server_config, time_slicing_config
+from components.openhydra import mysql_host_pattern, mysql_root_credentials, server_config
 from config.openhydra import Openhydra
 from stacks import mockrun, rules
 from stacks.mockrun import SECRET, Recording
@@ -87,6 +87,21 @@ def test_local_path_provisioner_only_when_the_cluster_has_none() -> None:
     cluster = rec.get("openhydra-mysql", INNODB)
     assert cluster.inputs["spec"]["datadirVolumeClaimTemplate"]["storageClassName"] == "local-path"
     assert f"{CONFIGFILE}::openhydra-local-path" in cluster.dependencies
+
+
+def test_existing_cluster_whose_local_path_class_the_storage_layer_patches_gets_no_second_provisioner() -> None:
+    kubeconfig = "apiVersion: v1\nkind: Config\nclusters: [{name: a, cluster: {server: 'https://k:6443'}}]\n"
+    raw = hydra()
+    raw["cluster"] = {"kubeconfig": kubeconfig}
+    raw["storage"] = {"mode": "local-path"}
+    rec = run_program(raw)
+    assert [d for d in rec.by_type(CONFIGFILE) if d.name == "openhydra-local-path"] == []
+    raw["storage"] = {"enabled": False}  # nothing says the cluster has it: installed
+    assert rec_has_local_path(run_program(raw))
+
+
+def rec_has_local_path(rec: Recording) -> bool:
+    return any(d.name == "openhydra-local-path" for d in rec.by_type(CONFIGFILE))
 
 
 # -- server -----------------------------------------------------------------------------------
@@ -323,20 +338,6 @@ def test_manifests_from_local_copies_for_airgap(tmp_path: Path) -> None:
 
 
 # -- GPU, switches, rules ---------------------------------------------------------------------
-
-
-def test_gpu_time_slicing_configmap_and_cluster_policy_patch() -> None:
-    raw = with_(hydra(gpuTimeSlicing={"enabled": True, "replicas": 8}), "cluster.agents.1.gpu", True)
-    rec = run_program(raw)
-    cm = rec.get("openhydra-time-slicing", "kubernetes:core/v1:ConfigMap")
-    assert cm.inputs["metadata"] == {"name": "time-slicing-config-all", "namespace": "gpu-operator"}
-    doc = yaml.safe_load(cm.inputs["data"]["any"])
-    assert doc["sharing"]["timeSlicing"]["resources"] == [{"name": "nvidia.com/gpu", "replicas": 8}]
-    policy = rec.get("openhydra-cluster-policy", "kubernetes:nvidia.com/v1:ClusterPolicyPatch")
-    assert policy.inputs["metadata"]["name"] == "cluster-policy"
-    assert policy.inputs["spec"] == {"devicePlugin": {"config": {"name": "time-slicing-config-all", "default": "any"}}}
-    assert policy.provider == K3S_PROVIDER
-    assert time_slicing_config(2) != time_slicing_config(3)
 
 
 def test_gpu_time_slicing_is_off_by_default() -> None:
