@@ -41,7 +41,8 @@ def tool_paths() -> dict[str, str]:
     out = subprocess.run(["bash", str(TOOLS_SH), "list"], capture_output=True, text=True, check=True).stdout
     paths = {}
     for line in out.splitlines():
-        name, _version, path, _state = line.split()
+        fields = line.split()  # name version path state [note...]
+        name, path = fields[0], fields[2]
         if name in TOOLS:
             group_dir = Path(path).parent.name  # <group>-<version>: the cache is keyed by version
             paths[name] = f"{TOOLS_INSIDE}/{group_dir}/{name}"
