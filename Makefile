@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STACK ?= dev
 BASE ?= origin/main
 
-.PHONY: help setup plan plan-diff check test test-unit test-scripts test-plan test-hosts test-engine fuzz lint docs preview bench clean
+.PHONY: help setup plan plan-diff check test test-unit test-scripts test-plan test-hosts test-engine test-tools tools fuzz lint docs preview bench clean
 
 help: ## this list
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -22,7 +22,7 @@ plan-diff: setup ## plan of BASE (git ref) vs the working tree for STACK
 check: setup ## validate the stack files offline (a review: provisioner files may be absent)
 	@$(PY) -m stacks check Pulumi.dev.yaml Pulumi.prod.yaml
 
-test: setup ## every test layer: unit, scripts, plan, hosts, engine
+test: setup test-tools ## every test layer: unit, scripts, plan, hosts, engine
 	@$(PY) -m pytest -q tests
 
 fuzz: setup ## the generated hostile-config properties at random with many more examples (figures printed)
@@ -34,10 +34,18 @@ test-scripts: setup
 	@$(PY) -m pytest -q tests/scripts
 test-plan: setup
 	@$(PY) -m pytest -q tests/plan
-test-hosts: setup
+test-hosts: setup test-tools
 	@$(PY) -m pytest -q tests/hosts
 test-engine: setup ## the Kubernetes layers under the real engine (builds the tools once: docs/engine.md)
 	@$(PY) -m pytest -q tests/engine
+
+# the control plane the SSH test hosts run (tests/standin), built once per version and cached
+TEST_TOOLS := etcd etcdctl kube-apiserver kube-controller-manager kube-scheduler kubectl kwok
+test-tools:
+	@for t in $(TEST_TOOLS); do scripts/tools.sh $$t >/dev/null || exit 1; done
+
+tools: ## build every pinned tool once (cached; `make tools &` or `nohup make tools &` builds it in the background)
+	@scripts/tools.sh all
 
 lint: setup ## ruff, mypy, shellcheck, actionlint (built once from its Go module, cached)
 	@$(VENV)/bin/ruff check .

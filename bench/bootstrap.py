@@ -6,12 +6,19 @@
    and the longest dependency chain of what runs at create (goal: the same for any number of
    agents), and the length of the registries rollout when registries.yaml changes (node after
    node, by design).
-2. On the SSH test hosts (root, network namespaces; stand-in K3s with a 3 s start-up delay),
-   driven by tests/hosts/driver.py with the plan's own commands: wall time of a fresh install
-   of 1+1 and 1+8 nodes, their ratio (goal ≤ 1.3), the re-run with nothing to do, and the SSH
-   sessions each node's sshd started (from its log).
+2. On the SSH test hosts (root, network namespaces; the stand-in K3s runs the real etcd,
+   kube-apiserver, controllers and scheduler, kwok as each node's kubelet), driven by
+   tests/hosts/driver.py with the plan's own commands: wall time of a fresh install of 1+1 and
+   1+8 nodes, their ratio (goal ≤ 1.3), the re-run with nothing to do, the SSH sessions each
+   node's sshd started (from its log), the control-plane ready time of the server (from `k3s
+   server`'s start to its Node Ready, as it logs it) and the memory of each host (RSS and PSS
+   of every process in its network namespace, by component).
+3. HA (3 servers + 1 agent): each server's control-plane ready time (the first one's, the
+   joiners' — an etcd learner each, promoted), memory per host, then an in-place version change
+   rolled one server at a time while every API server is probed (a quorum read every 0.2 s):
+   the longest stretch with no API server answering, and each server's own downtime.
 
-    .venv/bin/python bench/bootstrap.py [--delay 3] [--agents 1,8,50] [--host-agents 1,8] [--no-hosts]
+    .venv/bin/python bench/bootstrap.py [--delay 0] [--agents 1,8,50] [--host-agents 1,8] [--no-ha] [--no-hosts]
 """
 
 from __future__ import annotations
@@ -19,6 +26,8 @@ from __future__ import annotations
 import argparse
 import functools
 import os
+import re
+import subprocess
 import sys
 import tempfile
 import time
@@ -29,8 +38,10 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.hosts.conftest import bundle, stack_config  # noqa: E402
-from tests.hosts.driver import COMMAND, COPY, Driver, Plan, Resource, build_plan  # noqa: E402
+from components import kubeconfig as kc  # noqa: E402
+from tests.hosts.conftest import VERSION, bundle, stack_config  # noqa: E402
+from tests.hosts.driver import COMMAND, COPY, Driver, Plan, Resource, Result, build_plan  # noqa: E402
+from tests.hosts.kube import Kube, Probe, wait_for  # noqa: E402
 from tests.hosts.testhosts import Host, TestHosts, sshd_log, unsupported_reason  # noqa: E402
 
 FAKE_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBenchHostKeyForGeneratedStacks0000000000000"
@@ -166,8 +177,114 @@ def milestones(result: Any, first: str) -> str:
     return ", ".join(f"{name} {t:.1f}s" for name, t in steps)
 
 
+COMPONENTS = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok")
+
+
+def component(argv0: str, cmdline: str) -> str:
+    name = Path(argv0).name
+    if name in COMPONENTS:
+        return name
+    if "/usr/local/bin/k3s" in cmdline:
+        return "k3s (stand-in)"
+    return "other (sshd, sessions)"
+
+
+def host_memory(host: Host) -> dict[str, tuple[int, int]]:
+    """component → (RSS, PSS) in KiB, over every process in HOST's network namespace."""
+    pids = subprocess.run(["ip", "netns", "pids", host.netns], capture_output=True, text=True).stdout.split()
+    out: dict[str, list[int]] = {}
+    for pid in pids:
+        try:
+            cmd = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+            rollup = Path(f"/proc/{pid}/smaps_rollup").read_text()
+        except OSError:
+            continue
+        vals = {k: int(v) for k, v in re.findall(r"^(Rss|Pss):\s+(\d+) kB", rollup, re.M)}
+        argv = [c.decode(errors="replace") for c in cmd if c]
+        if not argv:
+            continue
+        key = component(argv[0], " ".join(argv))
+        acc = out.setdefault(key, [0, 0])
+        acc[0] += vals.get("Rss", 0)
+        acc[1] += vals.get("Pss", 0)
+    return {k: (v[0], v[1]) for k, v in out.items()}
+
+
+def memory_line(host: Host, role: str) -> str:
+    mem = host_memory(host)
+    rss = sum(v[0] for v in mem.values())
+    pss = sum(v[1] for v in mem.values())
+    parts = ", ".join(f"{k} {v[0] / 1024:.0f}" for k, v in sorted(mem.items(), key=lambda kv: -kv[1][0]))
+    return f"     {host.name} ({role}): RSS {rss / 1024:.0f} MiB, PSS {pss / 1024:.0f} MiB  [RSS MiB: {parts}]"
+
+
+def ready_seconds(host: Host) -> list[float]:
+    """The control-plane ready times `k3s server` logged on HOST (one per start)."""
+    text = host.path("/var/log/aip/k3s.log").read_text() if host.path("/var/log/aip/k3s.log").exists() else ""
+    return [float(x) for x in re.findall(r"control plane ready in ([0-9.]+)s", text)]
+
+
+def kube_of(result: Result) -> Kube:
+    assert result.kubeconfig and result.plan is not None
+    api = result.plan.recording.outputs["apiServer"]
+    return Kube(kc.rewrite(result.kubeconfig, api, "bench"))
+
+
+def ha_figures(delay: float, work: Path) -> None:
+    print("\n== HA on the SSH test hosts: 3 servers + 1 agent, then an in-place version change")
+    upgrade = "v1.30.4+k3s2"
+    old_dir, new_dir = work / "bundle-ha", work / "bundle-ha-upgrade"
+    bundle(old_dir, delay)
+    bundle(new_dir, delay, upgrade)
+    th = TestHosts(4)
+    hosts = th.up()
+    try:
+        servers, agents = hosts[:3], hosts[3:]
+
+        def raw(version: str, bdir: Path) -> dict[str, Any]:
+            token = "bench-token-0123456789"
+            return stack_config(servers, agents, bundle_dir=bdir, version=version, token=token, registry_password="pw")
+
+        with Driver(work / "state-ha.json") as driver:
+            t0 = time.perf_counter()
+            result = driver.up(raw(VERSION, old_dir))
+            wall = time.perf_counter() - t0
+            print(f"install: wall {wall:.1f}s; phases ended at: {milestones(result, servers[0].name)}")
+            for i, h in enumerate(servers):
+                role = "first server" if i == 0 else "joining server (etcd learner, promoted)"
+                took = ", ".join(f"{x:.1f}s" for x in ready_seconds(h))
+                print(f"     {h.name} control plane ready in {took}  ({role})")
+            print("     memory after the install:")
+            for h in hosts:
+                print(memory_line(h, "server" if h in servers else "agent"))
+            kube = kube_of(result)
+            apis = [f"https://{h.address}:6443" for h in servers]
+            with Probe(kube, apis) as probe:
+                t0 = time.perf_counter()
+                driver.up(raw(upgrade, new_dir))
+                wall = time.perf_counter() - t0
+                wait_for("every API server answering", lambda: probe.rounds and len(probe.rounds[-1][1]) == 3)
+            print(
+                f"version change {VERSION} -> {upgrade}: wall {wall:.1f}s; {len(probe.rounds)} probe rounds; "
+                f"rounds with no API server answering: {probe.rounds_with_no_answer()}; longest stretch with none: "
+                f"{probe.longest_gap():.2f}s"
+            )
+            print(
+                "     each server's own API downtime (its restart): "
+                + ", ".join(f"{h.name} {probe.longest_gap(a):.1f}s" for h, a in zip(servers, apis, strict=True))
+            )
+            for h in servers:
+                print(f"     {h.name} control plane ready after its restart in {ready_seconds(h)[-1]:.1f}s")
+            driver.destroy()
+    finally:
+        th.down()
+
+
 def host_figures(agent_counts: list[int], delay: float, work: Path) -> None:
-    print(f"\n== on the SSH test hosts (stand-in K3s, start-up delay {delay:g}s, user aiptest, {os.cpu_count()} CPUs)")
+    print(
+        f"\n== on the SSH test hosts (stand-in K3s: the real control plane, kwok kubelets; extra start-up delay "
+        f"{delay:g}s, user aiptest, {os.cpu_count()} CPUs)"
+    )
     bundle_dir = work / "bundle-hosts"
     bundle(bundle_dir, delay)
     walls: dict[int, float] = {}
@@ -188,6 +305,7 @@ def host_figures(agent_counts: list[int], delay: float, work: Path) -> None:
                 wall = time.perf_counter() - t0
                 busy1, total1 = cpu_busy()
                 runs = {h.name: tuple(x - y for x, y in zip(sessions(h), base[h.name], strict=True)) for h in hosts}
+                memory = [memory_line(h, "server" if i == 0 else "agent") for i, h in enumerate(hosts)]
                 again = driver.up(raw)
                 driver.destroy()
             walls[n] = wall
@@ -197,12 +315,17 @@ def host_figures(agent_counts: list[int], delay: float, work: Path) -> None:
                 f"re-run with nothing to do {again.seconds:.1f}s ({len(again.actions)} commands)"
             )
             print(f"     phases ended at: {milestones(result, hosts[0].name)}")
+            took = ready_seconds(hosts[0])[0]
+            print(f"     {hosts[0].name} control plane ready in {took:.1f}s (k3s server start → its Node Ready)")
             agents = sorted({runs[h.name] for h in hosts[1:]})
             first = runs[hosts[0].name]
             print(
                 f"     SSH sessions (commands + sftp) during the install: {hosts[0].name} (first server) "
                 f"{first[0]} + {first[1]}; each agent {', '.join(f'{c} + {s}' for c, s in agents)}"
             )
+            print("     memory after the install:")
+            for line in memory if n <= 1 else [*memory[:2], f"     (and {n - 1} more agents like {hosts[1].name})"]:
+                print(line)
         finally:
             th.down()
     if len(walls) >= 2:
@@ -212,9 +335,10 @@ def host_figures(agent_counts: list[int], delay: float, work: Path) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--delay", type=float, default=3.0, help="stand-in K3s start-up delay (s)")
+    ap.add_argument("--delay", type=float, default=0.0, help="extra stand-in K3s start-up delay (s)")
     ap.add_argument("--agents", default="1,8,50", help="agent counts for the plan figures")
     ap.add_argument("--host-agents", default="1,8", help="agent counts run on the test hosts")
+    ap.add_argument("--no-ha", action="store_true", help="skip the 3-server install and rolling upgrade")
     ap.add_argument("--no-hosts", action="store_true", help="plan figures only")
     a = ap.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="aip-bench-") as d:
@@ -227,6 +351,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"\n(test hosts skipped: {reason})")
             return 0
         host_figures([int(x) for x in a.host_agents.split(",")], a.delay, work)
+        if not a.no_ha:
+            ha_figures(a.delay, work)
     return 0
 
 

@@ -519,6 +519,10 @@ class K3sCluster(pulumi.ComponentResource):
         first_install = self._installs[first.node.name]
         for plan in self.plans:
             install = self._installs[plan.node.name]
+            # Every other node's ready waits for the first server's, so a destroy removes the
+            # first server's Node last: removing it deletes its etcd member while the others'
+            # removals still run through its API server (on the first server).
+            after = [install] if install is first_install else [install, first_install, self._ready[first.node.name]]
             self._ready[plan.node.name] = remote.Command(
                 f"{self._name}-{plan.node.name}-ready",
                 connection=self.connection(first),
@@ -531,7 +535,7 @@ class K3sCluster(pulumi.ComponentResource):
                 triggers=[plan.node.name, plan.node.host],
                 opts=pulumi.ResourceOptions(
                     parent=self,
-                    depends_on=[install] if install is first_install else [install, first_install],
+                    depends_on=after,
                     delete_before_replace=True,
                 ),
             )

@@ -8,10 +8,12 @@ VENV=${VENV:-.venv}
 PYTHON=${PYTHON:-python3}
 
 need_apt=()
-for tool in shellcheck:shellcheck sshd:openssh-server ssh:openssh-client sudo:sudo ip:iproute2 ps:procps; do
+for tool in shellcheck:shellcheck sshd:openssh-server ssh:openssh-client sudo:sudo ip:iproute2 ps:procps openssl:openssl; do
   cmd=${tool%%:*} pkg=${tool#*:}
   if ! command -v "$cmd" >/dev/null 2>&1 && [ ! -x "/usr/sbin/$cmd" ]; then need_apt+=("$pkg"); fi
 done
+# the stand-in K3s in the test hosts runs on the system python3 with PyYAML
+if ! /usr/bin/python3 -c 'import yaml' >/dev/null 2>&1; then need_apt+=(python3-yaml); fi
 if [ ${#need_apt[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     echo "setup: installing Debian packages: ${need_apt[*]}"

@@ -14,6 +14,9 @@
 #   /home/aiptest /var/tmp /tmp /opt /etc/hosts /etc/hostname
 # The stand-in systemctl/journalctl (tests/standin/) are installed in the private
 # /usr/local/sbin and bind-mounted over /usr/bin/systemctl and /usr/bin/journalctl.
+# The pinned Kubernetes binaries that scripts/tools.sh builds (its cache, ${AIP_CACHE:-~/.cache/
+# ai-platform}) are bind-mounted read-only at /run/aip-tools in every host: the stand-in K3s
+# runs the real etcd, kube-apiserver, controllers, scheduler, kubectl and kwok from there.
 # Every process exec'd in a host is recorded to $STATE/h<i>/cmdlines.log by a capture daemon
 # in the root namespace (tests/hosts/testhosts.py _capture); see tests/standin/README.md.
 #
@@ -38,6 +41,9 @@ HOST_PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 PY=/usr/bin/python3
 # where the host's own state dir is seen from inside the host (its private /run)
 INSIDE=/run/aip-host
+# scripts/tools.sh's cache, seen read-only at TOOLS_INSIDE in each host (tests/standin/k3s.py)
+TOOLS_CACHE="${AIP_CACHE:-${HOME}/.cache/ai-platform}"
+TOOLS_INSIDE=/run/aip-tools
 # source (under $STATE/h<i>/) : mount point inside the host
 PRIVATE_DIRS=(
   etc-rancher:/etc/rancher
@@ -86,6 +92,12 @@ hostinit() {
   chmod 1777 /run/lock
   mount --bind "${h}" "${INSIDE}"
   mount --bind "${h}/run-aip" /run/aip
+  # before /root is replaced: the tool cache usually lives under it
+  if [ -d "${TOOLS_CACHE}" ]; then
+    mkdir -p "${TOOLS_INSIDE}"
+    mount --bind "${TOOLS_CACHE}" "${TOOLS_INSIDE}"
+    mount -o remount,bind,ro "${TOOLS_INSIDE}"
+  fi
   for pair in "${PRIVATE_DIRS[@]}"; do
     src="${h}/${pair%%:*}"
     dst="${pair#*:}"
@@ -250,7 +262,7 @@ setup_network() {
 start_host() {
   local i="$1"
   # setsid: detached from the caller; the host's PID 1 is this script's `hostinit`
-  AIP_TESTHOSTS_DIR="${STATE}" setsid ip netns exec "${NS_PREFIX}${i}" \
+  AIP_TESTHOSTS_DIR="${STATE}" AIP_CACHE="${TOOLS_CACHE}" setsid ip netns exec "${NS_PREFIX}${i}" \
     unshare --pid --fork --mount-proc --uts --propagation private \
     /bin/bash "${SELF}" __hostinit "${i}" </dev/null >>"${STATE}/h${i}/init.log" 2>&1 &
 }

@@ -1,6 +1,6 @@
 """Helpers for the host tests and bench/bootstrap.py: a cluster-only stack config pointed at
-the SSH test hosts, and the stand-in airgap bundle. No fixtures here (each test module
-brings up its own hosts)."""
+the SSH test hosts, and the stand-in airgap bundle (which runs the real control plane that
+scripts/tools.sh builds). No fixtures here (each test module brings up its own hosts)."""
 
 from __future__ import annotations
 
@@ -10,15 +10,17 @@ from typing import Any
 
 from tests.conftest import cluster_only
 from tests.hosts.testhosts import Host
-from tests.standin.make_bundle import IMAGES_NAME, make_bundle
+from tests.standin.make_bundle import IMAGES_NAME, ensure_tools, make_bundle
 
 VERSION = "v1.30.4+k3s1"
 REGISTRY = "registry.test.internal"
 
 
-def bundle(out: Path, delay: float) -> dict[str, Path]:
-    """The stand-in airgap bundle (k3s, images, install.sh) with the given start-up delay."""
-    return make_bundle(VERSION, delay, out)
+def bundle(out: Path, delay: float = 0.0, version: str = VERSION) -> dict[str, Path]:
+    """The stand-in airgap bundle (k3s, images, install.sh) with an extra start-up delay; the
+    control-plane binaries it runs are built first if missing (scripts/tools.sh)."""
+    ensure_tools()
+    return make_bundle(version, delay, out)
 
 
 def node(host: Host, host_key: str | None = None) -> dict[str, Any]:
@@ -37,6 +39,7 @@ def stack_config(
     mirror: str = "https://mirror-a.test.internal",
     host_keys: dict[str, str] | None = None,
     ready_timeout: int = 60,
+    version: str = VERSION,
     dial_error_limit: int = 2,
     per_dial_timeout: int = 3,
 ) -> dict[str, Any]:
@@ -57,7 +60,7 @@ def stack_config(
             "perDialTimeout": per_dial_timeout,
         },
         "k3s": {
-            "version": VERSION,
+            "version": version,
             "install": "airgap",
             "airgap": {
                 "binary": str(bundle_dir / "k3s"),

@@ -2,13 +2,15 @@
 
 The plan comes from the real program under the mock runtime; tests/hosts/driver.py (a
 stand-in for the engine, nothing more) runs its `command:remote:*` resources over SSH against
-the test hosts, which run the stand-in K3s bundle (tests/standin, NOT K3s; start-up delay
-1 s). SSH as the non-root `aiptest` (passwordless `sudo -n`), airgap install.
+the test hosts, which run the stand-in K3s bundle (tests/standin, NOT K3s): the real etcd,
+kube-apiserver, kube-controller-manager, kube-scheduler and kubectl, kwok as each node's
+kubelet. SSH as the non-root `aiptest` (passwordless `sudo -n`), airgap install.
 
 Hosts: h1 is the first server, h2 and h3 agents; h4 and h5 are the servers added when the
 cluster grows to three servers. The lifecycle tests are one sequence (install, re-run, forced
-re-run, registries change, agent removal, growth, destroy); each reaches the stages before it
-if it runs alone. The host-key and fault tests bring up fresh hosts (down + up, ~2 s).
+re-run, registries change, agent removal with pods on it, growth, version upgrade, server
+removal, growth again, destroy); each reaches the stages before it if it runs alone. The
+host-key and fault tests bring up fresh hosts (down + up, ~2 s).
 """
 
 from __future__ import annotations
@@ -31,8 +33,9 @@ import yaml
 
 from components import kubeconfig as kc
 from stacks.plan import split_command
-from tests.hosts.conftest import REGISTRY, bundle, stack_config
+from tests.hosts.conftest import REGISTRY, VERSION, bundle, stack_config
 from tests.hosts.driver import COMMAND, COPY, Connection, Driver, DriverError, HostKeyMismatch, Result, Ssh
+from tests.hosts.kube import Kube, Probe, pods, ready_pods, wait_for
 from tests.hosts.testhosts import (
     Event,
     Host,
@@ -52,7 +55,8 @@ from tests.standin.make_bundle import IMAGES_NAME
 _REASON = unsupported_reason()
 pytestmark = [pytest.mark.hosts, pytest.mark.skipif(_REASON is not None, reason=_REASON or "")]
 
-DELAY = 1.0
+DELAY = 0.0  # no extra start-up delay: the real control plane takes its own time
+UPGRADE = "v1.30.4+k3s2"  # the in-place version change (a stand-in build of the same Kubernetes)
 TIMEOUT = 120  # per SSH command: a hung session fails the test instead of hanging it
 BUNDLE_DIR = "/var/tmp/ai-platform/k3s-airgap"
 MIRROR_A = "https://mirror-a.test.internal"
@@ -87,6 +91,8 @@ class Env:
         self.work = work
         self.bundle_dir = work / "bundle"
         self.bundle = bundle(self.bundle_dir, DELAY)
+        self.upgrade_dir = work / "bundle-upgrade"
+        self.upgrade_bundle = bundle(self.upgrade_dir, DELAY, UPGRADE)
         self.token = "tok-" + secrets.token_hex(16)
         self.registry_password = "regpw-" + secrets.token_hex(12)
         self.lifecycle: Lifecycle | None = None
@@ -110,15 +116,22 @@ class Env:
         self._states += 1
         return self.work / f"state-{self._states}.json"
 
-    def config(self, servers: list[int], agents: list[int], **kw: Any) -> dict[str, Any]:
+    def config(self, servers: list[int], agents: list[int], upgraded: bool = False, **kw: Any) -> dict[str, Any]:
         return stack_config(
             [self.h(i) for i in servers],
             [self.h(i) for i in agents],
-            bundle_dir=self.bundle_dir,
+            bundle_dir=self.upgrade_dir if upgraded else self.bundle_dir,
+            version=UPGRADE if upgraded else VERSION,
             token=self.token,
             registry_password=self.registry_password,
             **kw,
         )
+
+    def kube(self, result: Result) -> Kube:
+        """The API from the provisioner's side, with the kubeconfig the program read back and rewrote."""
+        assert result.kubeconfig and result.plan is not None
+        api = result.plan.recording.outputs["apiServer"]
+        return Kube(kc.rewrite(result.kubeconfig, api, "ai-platform-hosts"))
 
     def private_key_lines(self) -> list[str]:
         text = Path(self.hosts[0].client_key_path).read_text()
@@ -204,9 +217,93 @@ def clean(host: Host) -> list[str]:
         if os.path.lexists(host.path(path)):
             left.append(path)
     for _, argv in host_processes(host).values():
-        if argv and "k3s" in " ".join(argv[:2]):
+        if argv and ("k3s" in " ".join(argv[:2]) or argv[0].startswith("/run/aip-tools/")):
             left.append("process: " + " ".join(argv[:3]))
     return left
+
+
+ETCDCTL = (
+    "/run/aip-tools/etcd-v3.5.12/etcdctl --endpoints=https://127.0.0.1:2379"
+    " --cacert=/var/lib/rancher/k3s/server/tls/etcd/server-ca.crt"
+    " --cert=/var/lib/rancher/k3s/server/tls/etcd/client.crt --key=/var/lib/rancher/k3s/server/tls/etcd/client.key"
+)
+
+
+def etcd_members(server: Host) -> dict[str, dict[str, Any]]:
+    """The real etcd membership, asked on SERVER: member name → member (ID, peerURLs, isLearner)."""
+    r = run(server, f"{ETCDCTL} member list -w json", check=True)
+    return {m["name"]: m for m in json.loads(r.stdout)["members"]}
+
+
+def etcd_healthy(server: Host) -> list[str]:
+    """`etcdctl endpoint health --cluster` on SERVER: the endpoints that report healthy."""
+    r = run(server, f"{ETCDCTL} endpoint health --cluster 2>&1")
+    return sorted(line.split()[0] for line in r.stdout.splitlines() if " is healthy" in line)
+
+
+def member_node(name: str) -> str:
+    """K3s names a server's etcd member <node>-<8 hex>."""
+    return name.rsplit("-", 1)[0]
+
+
+APP = "drain-probe"
+
+
+def workload(replicas: int, min_available: int) -> list[dict[str, Any]]:
+    """A Deployment (pods under kwok on the nodes) and the PodDisruptionBudget drain must respect."""
+    labels = {"app": APP}
+    return [
+        {
+            "apiVersion": "apps/v1",
+            "kind": "Deployment",
+            "metadata": {"name": APP, "namespace": "default"},
+            "spec": {
+                "replicas": replicas,
+                "selector": {"matchLabels": labels},
+                "template": {
+                    "metadata": {"labels": labels},
+                    "spec": {"containers": [{"name": "app", "image": "registry.test.internal/app:1"}]},
+                },
+            },
+        },
+        {
+            "apiVersion": "policy/v1",
+            "kind": "PodDisruptionBudget",
+            "metadata": {"name": APP, "namespace": "default"},
+            "spec": {"minAvailable": min_available, "selector": {"matchLabels": labels}},
+        },
+    ]
+
+
+class ReadyWatch:
+    """Samples, while a step runs, how many of the workload's pods are Ready (the fewest seen)."""
+
+    def __init__(self, kube: Kube, server: str):
+        self.kube, self.server = kube, server
+        self.fewest: int | None = None
+        self.samples = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                status, body = self.kube.get(self.server, f"/api/v1/namespaces/default/pods?labelSelector=app%3D{APP}")
+            except OSError:
+                status = 0
+            if status == 200:
+                n = len(ready_pods(json.loads(body)["items"]))
+                self.fewest = n if self.fewest is None else min(self.fewest, n)
+                self.samples += 1
+            self._stop.wait(0.2)
+
+    def __enter__(self) -> ReadyWatch:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self._stop.set()
+        self._thread.join()
 
 
 # ------------------------------------------------------------------ the lifecycle
@@ -222,7 +319,18 @@ class Stage:
 class Lifecycle:
     """One cluster through its stages; `reach(stage)` runs the missing earlier ones."""
 
-    ORDER = ("installed", "rerun", "forced", "registries", "agent-removed", "grown", "destroyed")
+    ORDER = (
+        "installed",
+        "rerun",
+        "forced",
+        "registries",
+        "agent-removed",
+        "grown",
+        "upgraded",
+        "server-removed",
+        "regrown",
+        "destroyed",
+    )
 
     def __init__(self, env: Env):
         self.env = env
@@ -272,15 +380,56 @@ class Lifecycle:
         }
         return result
 
+    def kube(self) -> Kube:
+        last = self.stages[self.ORDER[max(self.ORDER.index(n) for n in self.stages)]]
+        return self.env.kube(last.result)
+
     def _agent_removed(self, data: dict[str, Any]) -> Result:
+        # real pods on h2: while h1 and h3 are cordoned the scheduler can only put them there
+        kube = self.kube()
+        kube.kubectl("cordon", "h1", "h3")
+        kube.apply(workload(replicas=4, min_available=3))
+        wait_for("4 Ready pods on h2", lambda: len(ready_pods(pods(kube, f"app={APP}"))) == 4)
+        kube.kubectl("uncordon", "h1", "h3")
+        before = pods(kube, f"app={APP}")
+        data["pods before"] = {p["metadata"]["name"]: p["spec"]["nodeName"] for p in before}
         self._snapshot(data, "before")
         self.config = self.env.config([1], [3], mirror=MIRROR_B)
-        result = self.driver.up(self.config)
+        with ReadyWatch(kube, kube.server) as watch:
+            result = self.driver.up(self.config)
+        data["fewest ready"], data["samples"] = watch.fewest, watch.samples
         self._snapshot(data, "after")
         return result
 
     def _grown(self, data: dict[str, Any]) -> Result:
+        kube = self.kube()
+        kube.kubectl("delete", "deployment,pdb", APP, "--ignore-not-found")  # nothing to protect from here on
+        data["members before"] = etcd_members(self.env.h(1))
         self.config = self.env.config([1, 4, 5], [3], mirror=MIRROR_B)
+        return self.driver.up(self.config)
+
+    def _upgraded(self, data: dict[str, Any]) -> Result:
+        kube = self.kube()
+        servers = [f"https://{self.env.h(i).address}:6443" for i in (1, 4, 5)]
+        self.config = self.env.config([1, 4, 5], [3], upgraded=True, mirror=MIRROR_B)
+        with Probe(kube, servers) as probe:
+            result = self.driver.up(self.config)
+            # until every server answers again after the last restart (the agents' restarts are last)
+            wait_for("every API server answering", lambda: probe.rounds and len(probe.rounds[-1][1]) == 3)
+        data["probe"] = probe
+        return result
+
+    def _server_removed(self, data: dict[str, Any]) -> Result:
+        data["members before"] = etcd_members(self.env.h(1))
+        self._snapshot(data, "before")
+        # 3 → 1 (the config refuses an even number of servers)
+        self.config = self.env.config([1], [3], upgraded=True, mirror=MIRROR_B)
+        result = self.driver.up(self.config)
+        self._snapshot(data, "after")
+        return result
+
+    def _regrown(self, data: dict[str, Any]) -> Result:
+        self.config = self.env.config([1, 4, 5], [3], upgraded=True, mirror=MIRROR_B)
         return self.driver.up(self.config)
 
     def _destroyed(self, data: dict[str, Any]) -> Result:
@@ -349,13 +498,59 @@ def test_install_one_server_two_agents(env: Env, life: Lifecycle) -> None:
     doc = yaml.safe_load(kc.rewrite(result.kubeconfig, api, "ai-platform-hosts"))
     assert doc["clusters"][0]["cluster"]["server"] == api
     assert doc["current-context"] == "ai-platform-hosts"
-    # ... and works from another machine (h2 has the stand-in kubectl)
-    kube = env.work / "kubeconfig"
-    kube.write_text(kc.rewrite(result.kubeconfig, api, "ai-platform-hosts"))
-    run(h2, "cat > /tmp/kubeconfig", input=kube.read_text(), check=True)
+    # ... and works from another machine (h2's k3s kubectl is the real kubectl)
+    kube_file = env.work / "kubeconfig"
+    kube_file.write_text(kc.rewrite(result.kubeconfig, api, "ai-platform-hosts"))
+    run(h2, "cat > /tmp/kubeconfig", input=kube_file.read_text(), check=True)
     r = run(h2, "k3s kubectl --kubeconfig /tmp/kubeconfig get nodes -o name", check=True)
     assert sorted(r.stdout.split()) == ["node/h1", "node/h2", "node/h3"]
     run(h2, "rm -f /tmp/kubeconfig", check=True)
+
+    # ... and from the provisioner (the root namespace): the real API server, the admin client
+    # certificate K3s' kubeconfig carries, verified against the cluster CA
+    kube = env.kube(result)
+    assert kube.server == api
+    version = kube.json("version")["serverVersion"]
+    assert version["gitVersion"] == "v1.30.4", "the Kubernetes of the pinned K3s"
+    assert kube.kubectl("auth", "whoami", "-o", "jsonpath={.status.userInfo.username}").stdout == "system:admin"
+    nodes = {n["metadata"]["name"]: n for n in kube.json("get", "nodes")["items"]}
+    assert sorted(nodes) == ["h1", "h2", "h3"]
+    for name, n in nodes.items():
+        h = env.h(int(name[1:]))
+        conds = {c["type"]: c for c in n["status"]["conditions"]}
+        assert conds["Ready"]["status"] == "True" and conds["Ready"]["reason"] == "KubeletReady"
+        assert n["status"]["nodeInfo"]["kubeletVersion"] == VERSION
+        assert {"type": "InternalIP", "address": h.address} in n["status"]["addresses"]
+        assert n["spec"]["podCIDR"].startswith("10.42."), "kube-controller-manager allocated the pod range"
+        lease = kube.json("get", "lease", "-n", "kube-node-lease", name)
+        assert lease["spec"]["holderIdentity"].startswith(name), "the simulated kubelet renews its lease"
+        roles = {k for k in n["metadata"]["labels"] if k.startswith("node-role.kubernetes.io/")}
+        server_roles = {"node-role.kubernetes.io/control-plane", "node-role.kubernetes.io/master"}
+        assert roles == (server_roles if name == "h1" else set()), f"{name}: {roles}"
+    # what a fresh K3s deploys and the platform patches: CoreDNS importing coredns-custom, the
+    # default local-path class and its provisioner; no traefik (disabled)
+    corefile = kube.json("get", "configmap", "-n", "kube-system", "coredns")["data"]["Corefile"]
+    assert "import /etc/coredns/custom/*.server" in corefile
+    coredns = kube.json("get", "deployment", "-n", "kube-system", "coredns")
+    volumes = {v["name"]: v for v in coredns["spec"]["template"]["spec"]["volumes"]}
+    assert volumes["custom-config-volume"]["configMap"] == {
+        "name": "coredns-custom",
+        "optional": True,
+        "defaultMode": 420,
+    }
+    sc = kube.json("get", "storageclass", "local-path")
+    assert sc["metadata"]["annotations"]["storageclass.kubernetes.io/is-default-class"] == "true"
+    for deploy in ("coredns", "local-path-provisioner"):
+        wait_for(
+            f"{deploy} available",
+            lambda d=deploy: (
+                kube.json("get", "deployment", "-n", "kube-system", d)["status"].get("availableReplicas") == 1
+            ),
+        )
+    assert (
+        kube.kubectl("get", "deployment,service", "-A", "-l", "app.kubernetes.io/name=traefik", "-o", "name").stdout
+        == ""
+    )
 
 
 def test_no_secret_on_any_command_line_nor_in_the_plan(env: Env, life: Lifecycle) -> None:
@@ -491,6 +686,27 @@ def test_removing_an_agent_drains_deletes_uninstalls_it_and_touches_no_other_hos
     assert not any(k.startswith("command:remote:Command::k3s-h2-") for k in life.driver.state.resources)
 
 
+def test_removing_an_agent_evicts_its_pods_within_their_budget_and_they_run_elsewhere(
+    env: Env, life: Lifecycle
+) -> None:
+    """h2 had all 4 replicas of a Deployment (PodDisruptionBudget minAvailable 3): the drain
+    evicted them through the Eviction API, never below the budget, and the ReplicaSet's new pods
+    were scheduled on the other nodes by the real scheduler (kwok runs them) before h2's Node went."""
+    st = life.reach("agent-removed")
+    before = st.data["pods before"]
+    assert len(before) == 4 and set(before.values()) == {"h2"}, before
+    assert st.data["samples"] > 0 and st.data["fewest ready"] >= 3, "the drain went below the disruption budget"
+    kube = life.kube()
+    now = wait_for(
+        "4 Ready pods on the remaining nodes",
+        lambda: (ps := ready_pods(pods(kube, f"app={APP}"))) and len(ps) == 4 and ps,
+    )
+    assert {p["spec"]["nodeName"] for p in now} <= {"h1", "h3"}
+    assert not set(before) & {p["metadata"]["name"] for p in now}, "the pods on h2 were evicted, not kept"
+    r = kube.kubectl("get", "node", "h2", check=False)
+    assert r.returncode == 1 and 'nodes "h2" not found' in r.stderr
+
+
 def test_growing_to_three_servers_does_not_reinstall_the_first(env: Env, life: Lifecycle) -> None:
     """1 → 3 servers: the first server gets `cluster-init` (and the new servers in tls-san), so
     its config changes and K3s restarts once on it — acceptable: that restart is how the
@@ -515,6 +731,111 @@ def test_growing_to_three_servers_does_not_reinstall_the_first(env: Env, life: L
     by_name = {a.name: a for a in result.actions}
     assert by_name["k3s-h1-install"].started < by_name["k3s-h4-install"].started < by_name["k3s-h5-install"].started
     assert all_ready(h1, ["h1", "h3", "h4", "h5"])
+    # the real etcd membership grew: h1's member is the one it had (not re-created), h4 and h5
+    # joined it (voting members, no learner left), and every server sees the same three
+    (first,) = st.data["members before"].values()
+    for h in (h1, h4, h5):
+        members = etcd_members(h)
+        assert sorted(member_node(n) for n in members) == ["h1", "h4", "h5"], members
+        h1_member = next(m for n, m in members.items() if member_node(n) == "h1")
+        assert h1_member["ID"] == first["ID"], "h1 kept its etcd member"
+        assert not any(m.get("isLearner") for m in members.values())
+    assert etcd_healthy(h1) == [f"https://{h.address}:2379" for h in (h1, h4, h5)]
+    # each joined server answers for the whole cluster, from its own API server and etcd member
+    for h in (h4, h5):
+        assert sorted(nodes_ready(h)) == ["h1", "h3", "h4", "h5"]
+
+
+def test_version_change_restarts_one_server_at_a_time_and_the_api_stays_up(env: Env, life: Lifecycle) -> None:
+    """An in-place upgrade of the 3-server cluster: each server restarts once (not reinstalled),
+    the next only once the previous is back, agents after the servers; every probe round (a
+    quorum read through etcd, to all three API servers at once) found one that answered."""
+    st = life.reach("upgraded")
+    probe: Probe = st.data["probe"]
+    result = st.result
+    servers, agent = ["h1", "h4", "h5"], "h3"
+    ops = result.ops()
+    for n in [*servers, agent]:
+        assert ops[f"k3s-{n}-install"] == "update", f"{n}: {ops}"
+        assert "upgrading K3s v1.30.4+k3s1 -> v1.30.4+k3s2" in result.outputs[f"k3s-{n}-install"]["stdout"]
+    restarted, back = {}, {}
+    for n in [*servers, agent]:
+        h = env.h(int(n[1:]))
+        unit = "k3s-agent" if n == agent else "k3s"
+        evs = since(h, st.t0)
+        assert names(evs, "uninstall") == [], f"{n}: not reinstalled"
+        assert names(evs, "restart") == [("restart", unit)], f"{n}: one restart: {names(evs)}"
+        restarted[n] = next(e.t for e in evs if e.event == "restart")
+        back[n] = next(e.t for e in evs if e.event == "ready" and e.t > restarted[n])
+        assert run(h, "k3s --version").stdout.split()[2] == UPGRADE
+    for prev, nxt in itertools.pairwise(servers):
+        assert back[prev] < restarted[nxt], f"{nxt} restarted before {prev} was back"
+    assert back[servers[-1]] < restarted[agent], "agents after the servers"
+    # the nodes report the new version (the Node objects' kubeletVersion, from the real API)
+    kube = life.kube()
+    versions = {
+        n["metadata"]["name"]: n["status"]["nodeInfo"]["kubeletVersion"] for n in kube.json("get", "nodes")["items"]
+    }
+    assert versions == dict.fromkeys(["h1", "h3", "h4", "h5"], UPGRADE)
+    assert all_ready(env.h(1), ["h1", "h3", "h4", "h5"])
+    assert etcd_healthy(env.h(1)) == [f"https://{env.h(i).address}:2379" for i in (1, 4, 5)]
+    # the API stayed available: no probe round without an answer; each server was down once
+    assert len(probe.rounds) > 20 and probe.rounds_with_no_answer() == 0
+    for n in servers:
+        assert probe.gaps(f"https://{env.h(int(n[1:])).address}:6443"), f"{n}'s API server never went down?"
+    print(
+        f"\nrolling upgrade: {len(probe.rounds)} probe rounds; longest gap with no API server answering "
+        f"{probe.longest_gap():.2f}s; per server: "
+        + ", ".join(f"{n} {probe.longest_gap(f'https://{env.h(int(n[1:])).address}:6443'):.1f}s" for n in servers)
+    )
+
+
+def test_removing_servers_shrinks_etcd_and_leaves_a_healthy_cluster(env: Env, life: Lifecycle) -> None:
+    """3 → 1 servers: h5 then h4 leave (drain, Node deleted — which removes its etcd member through
+    the etcd API —, then uninstalled); h1 keeps its member and the cluster stays healthy."""
+    st = life.reach("server-removed")
+    result = st.result
+    h1, h4, h5 = env.h(1), env.h(4), env.h(5)
+    ops = result.ops()
+    for n in ("h4", "h5"):
+        assert ops[f"k3s-{n}-ready"] == "delete" and ops[f"k3s-{n}-install"] == "delete"
+    assert {n for n, op in ops.items() if op != "delete"} == {"k3s-h1-install"}, (
+        "h1 restarts once for its new config (no cluster-init, tls-san); nothing else changes"
+    )
+    before = st.data["members before"]
+    assert sorted(member_node(n) for n in before) == ["h1", "h4", "h5"]
+    after = etcd_members(h1)
+    assert [member_node(n) for n in after] == ["h1"]
+    assert next(iter(after.values()))["ID"] == next(m for n, m in before.items() if member_node(n) == "h1")["ID"]
+    assert etcd_healthy(h1) == [f"https://{h1.address}:2379"]
+    # each Node (and with it its member) gone before that server's uninstall; h5 (joined last)
+    # uninstalled first; the two Nodes' deletions may overlap (nothing orders them)
+    h1_new = st.data["after"]["h1"]["events"][len(st.data["before"]["h1"]["events"]) :]
+    deleted = {e.target: e.t for e in h1_new if e.event == "delete-node"}
+    uninstalled = {
+        n: next(e.t for e in since(env.h(int(n[1:])), st.t0) if e.event == "uninstall") for n in ("h4", "h5")
+    }
+    assert sorted(deleted) == ["h4", "h5"]
+    assert deleted["h5"] < uninstalled["h5"] < uninstalled["h4"] and deleted["h4"] < uninstalled["h4"]
+    for h in (h4, h5):
+        assert clean(h) == []
+    assert all_ready(h1, ["h1", "h3"])
+    assert names(since(h1, st.t0), "install", "uninstall") == []
+    assert names(since(h1, st.t0), "restart") == [("restart", "k3s")]
+
+
+def test_removed_servers_can_join_again(env: Env, life: Lifecycle) -> None:
+    """1 → 3 again: h4 and h5 freshly installed, new etcd members (not the removed ones)."""
+    before = life.reach("server-removed").data["members before"]
+    life.reach("regrown")
+    members = etcd_members(env.h(1))
+    assert sorted(member_node(n) for n in members) == ["h1", "h4", "h5"]
+    for n in ("h4", "h5"):
+        old = next(m for name, m in before.items() if member_node(name) == n)
+        new = next(m for name, m in members.items() if member_node(name) == n)
+        assert new["ID"] != old["ID"]
+    assert etcd_healthy(env.h(5)) == [f"https://{env.h(i).address}:2379" for i in (1, 4, 5)]
+    assert all_ready(env.h(5), ["h1", "h3", "h4", "h5"])
 
 
 def test_destroy_uninstalls_agents_before_servers_and_leaves_hosts_clean(env: Env, life: Lifecycle) -> None:
@@ -531,6 +852,7 @@ def test_destroy_uninstalls_agents_before_servers_and_leaves_hosts_clean(env: En
     assert set(drained) == {"h1", "h3", "h4", "h5"}
     for n, t in drained.items():
         assert t < uninstalled[n], f"{n}: Node deleted before the uninstall"
+    assert max(drained, key=drained.__getitem__) == "h1", "the first server's Node (and etcd member) goes last"
     for i in range(1, 6):
         assert clean(env.h(i)) == [], env.h(i).name
     assert life.driver.state.resources == {}

@@ -1,7 +1,8 @@
 """The test hosts (scripts/testhosts.sh) and the stand-in K3s bundle (tests/standin/) themselves.
 
-Three SSH hosts in network namespaces; a stand-in server on h1, an agent on h2 (as the sudo
-user), a wrong-token agent then a joining server on h3. Needs root and `ip netns`.
+Three SSH hosts in network namespaces; a stand-in server on h1 (the real control plane), an
+agent on h2 (as the sudo user), a wrong-token agent then a joining server on h3. Needs root and
+`ip netns`, and the binaries scripts/tools.sh builds (built first if missing).
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from tests.hosts.testhosts import (
     sudo_log,
     unsupported_reason,
 )
-from tests.standin.make_bundle import IMAGES_NAME, make_bundle
+from tests.standin.make_bundle import IMAGES_NAME, ensure_tools, make_bundle
 
 _REASON = unsupported_reason()
 pytestmark = [pytest.mark.hosts, pytest.mark.skipif(_REASON is not None, reason=_REASON or "")]
@@ -52,7 +53,8 @@ class Cluster:
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     bundle = tmp_path_factory.mktemp("bundle")
-    make_bundle(VERSION, 1.0, bundle)
+    ensure_tools()
+    make_bundle(VERSION, 0, bundle)
     th = TestHosts(3)
     hosts = th.up()
     try:
@@ -83,6 +85,19 @@ def install(host: Host, role: str, token: str, config: str, user: str = "root") 
 
 def kubectl(host: Host, args: str) -> subprocess.CompletedProcess[str]:
     return run(host, f"k3s kubectl {args}")
+
+
+ETCDCTL = (
+    "/run/aip-tools/etcd-v3.5.12/etcdctl --endpoints=https://127.0.0.1:2379"
+    " --cacert=/var/lib/rancher/k3s/server/tls/etcd/server-ca.crt"
+    " --cert=/var/lib/rancher/k3s/server/tls/etcd/client.crt --key=/var/lib/rancher/k3s/server/tls/etcd/client.key"
+)
+
+
+def members(server: Host) -> list[str]:
+    """The etcd member names (`<node>-<hex>`), from the real etcd on SERVER."""
+    r = run(server, f"{ETCDCTL} member list -w json", check=True)
+    return sorted(m["name"] for m in json.loads(r.stdout)["members"])
 
 
 def ready(server: Host, node: str) -> str:
@@ -230,6 +245,7 @@ def test_server_and_agent(cluster: Cluster) -> None:
     server_cfg = (
         "node-name: h1\ntoken-file: /etc/rancher/k3s/cluster-token\ncluster-init: true\n"
         "write-kubeconfig-mode: '0600'\ndisable:\n- traefik\ntls-san:\n- 10.231.0.11\nunknown-key: 1\n"
+        "kube-controller-manager-arg:\n- node-monitor-grace-period=20s\n"
     )
     r = install(h1, "server", cluster.token, server_cfg)
     assert r.returncode == 0, r.stdout + r.stderr
@@ -302,17 +318,38 @@ def test_wrong_token_never_ready(cluster: Cluster) -> None:
 
 def test_joining_server(cluster: Cluster) -> None:
     h1, h3 = cluster.h1, cluster.h3
+    before = members(h1)
+    assert [m.rsplit("-", 1)[0] for m in before] == ["h1"]
     cfg = f"node-name: h3\ntoken-file: /etc/rancher/k3s/cluster-token\nserver: {SERVER_URL}\n"
     r = install(h3, "server", cluster.token, cfg)
     assert r.returncode == 0, r.stdout + r.stderr
     assert ready(h1, "h3") == "True"
     roles = kubectl(h1, "get node h3 -o 'jsonpath={.metadata.labels.node-role\\.kubernetes\\.io/etcd}'")
-    assert roles.returncode == 0
+    assert roles.stdout == "true"
+    # a real etcd member each, seen alike from both servers
+    joined = members(h1)
+    assert sorted(m.rsplit("-", 1)[0] for m in joined) == ["h1", "h3"] and members(h3) == joined
     # the joining server answers kubectl itself (for the whole cluster)
     r = kubectl(h3, "get nodes --no-headers")
     assert [line.split()[0] for line in r.stdout.splitlines()] == ["h1", "h2", "h3"], r.stdout + r.stderr
+    # leaving cleanly: its Node deleted first (that removes its etcd member), then uninstalled
+    assert kubectl(h1, "delete node h3").returncode == 0
+    assert members(h1) == before
     run(h3, "/usr/local/bin/k3s-uninstall.sh", check=True)
-    kubectl(h1, "delete node h3")
+    assert run(h1, "k3s kubectl get --raw /readyz").stdout == "ok", "one member left, and it has quorum"
+
+
+def test_stopped_agent_turns_not_ready_then_ready_again(cluster: Cluster) -> None:
+    """The real node-lifecycle controller: no lease renewal from h2's kubelet (kwok, stopped with
+    the agent) for node-monitor-grace-period (20 s here) → Ready Unknown; started → True."""
+    h1, h2 = cluster.h1, cluster.h2
+    assert ready(h1, "h2") == "True"
+    run(h2, "sudo systemctl stop k3s-agent", user="aiptest", check=True)
+    assert wait_until(lambda: ready(h1, "h2") == "Unknown", timeout=120, interval=1), ready(h1, "h2")
+    r = kubectl(h1, "get node h2 -o 'jsonpath={.spec.taints[*].key}'")
+    assert "node.kubernetes.io/unreachable" in r.stdout.split()
+    run(h2, "sudo systemctl start k3s-agent", user="aiptest", check=True)
+    assert wait_until(lambda: ready(h1, "h2") == "True", timeout=60), ready(h1, "h2")
 
 
 def test_drain_cordon_label_delete(cluster: Cluster) -> None:

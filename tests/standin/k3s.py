@@ -1,15 +1,22 @@
 #!/usr/bin/python3
-"""Stand-in `k3s` binary for tests. NOT K3s: no containers, no Kubernetes API.
+"""Stand-in `k3s` binary for tests. NOT K3s: K3s' command line, files and processes around the
+REAL Kubernetes control plane, with simulated kubelets.
 
-It behaves like K3s for what the node scripts touch: `k3s --version`, `k3s server`, `k3s agent`
-and a small `k3s kubectl` (get/wait/drain/cordon/uncordon/label/taint/delete on nodes,
-get --raw /readyz). See tests/standin/README.md for the contract and what is not simulated.
-make_bundle.py bakes VERSION and DELAY in (the two lines below). Standard library only.
+`k3s server` runs the real etcd, kube-apiserver, kube-controller-manager and kube-scheduler
+(built by scripts/tools.sh, read-only at /run/aip-tools in the test hosts), with K3s' file
+layout (certificates under /var/lib/rancher/k3s/server/tls, /etc/rancher/k3s/k3s.yaml, the
+token files). Servers join over the network: an etcd member each (learner, then promoted).
+`k3s server` and `k3s agent` register their real Node object and run kwok for it (the
+simulated kubelet: node lease, Ready, pods Running). `k3s kubectl` is the real kubectl.
+What is still faked, and the join protocol, are in tests/standin/README.md.
+
+make_bundle.py bakes VERSION, DELAY and BAKED (tool paths, kwok stages, manifests) in.
+Python 3 standard library plus PyYAML (Debian's python3-yaml) and the openssl command.
 """
 
 import base64
+import ctypes
 import hashlib
-import hmac
 import http.client
 import http.server
 import ipaddress
@@ -17,14 +24,21 @@ import json
 import os
 import re
 import secrets
+import shutil
 import signal
 import socket
+import ssl
+import subprocess
 import sys
+import tempfile
 import threading
 import time
 
+import yaml
+
 VERSION = "v1.30.4+k3s1"
-DELAY = 2.0
+DELAY = 0.0
+BAKED = {}
 
 GO_VERSION = "go1.22.5"
 DATA_DIR = "/var/lib/rancher/k3s"
@@ -32,266 +46,32 @@ CONFIG_FILE = "/etc/rancher/k3s/config.yaml"
 KUBECONFIG = "/etc/rancher/k3s/k3s.yaml"
 NODE_PASSWORD_FILE = "/etc/rancher/node/password"
 EVENTS = "/var/log/aip/events.log"
+LOG_DIR = "/var/log/aip"
 PORT = 6443
-HEARTBEAT = 2.0
-GRACE = float(os.environ.get("AIP_STANDIN_NODE_GRACE", "10"))
-API = "/v1-standin"
+CLUSTER_DOMAIN = "cluster.local"
+SA_ISSUER = "https://kubernetes.default.svc.cluster.local"
+ETCD_FINALIZER = "wrangler.cattle.io/managed-etcd-controller"
+ETCD_NAME_ANNOTATION = "etcd.k3s.cattle.io/node-name"
+ETCD_ADDRESS_ANNOTATION = "etcd.k3s.cattle.io/node-address"
+BOOTSTRAP_SECRET = "standin-k3s-bootstrap"
+# files shared by every server (the cluster's CAs and service-account key): the bootstrap data
+SHARED_TLS = (
+    "server-ca.crt",
+    "server-ca.key",
+    "client-ca.crt",
+    "client-ca.key",
+    "request-header-ca.crt",
+    "request-header-ca.key",
+    "service.key",
+    "etcd/server-ca.crt",
+    "etcd/server-ca.key",
+    "etcd/peer-ca.crt",
+    "etcd/peer-ca.key",
+)
 # the stand-in only ever connects to loopback and to the test-host network
 ALLOWED_NETS = [ipaddress.ip_network("127.0.0.0/8"), ipaddress.ip_network("10.231.0.0/24")]
 if os.environ.get("AIP_STANDIN_ALLOWED_NETS"):
     ALLOWED_NETS += [ipaddress.ip_network(n) for n in os.environ["AIP_STANDIN_ALLOWED_NETS"].split(",")]
-
-
-# ---------------------------------------------------------------- small YAML subset
-
-
-class YAMLError(Exception):
-    pass
-
-
-def _strip_comment(s):
-    out, q = [], None
-    for i, c in enumerate(s):
-        if q:
-            if c == q:
-                q = None
-        elif c in "'\"" and (i == 0 or s[i - 1] in " \t:-[{,"):
-            q = c
-        elif c == "#" and (i == 0 or s[i - 1] in " \t"):
-            break
-        out.append(c)
-    return "".join(out).rstrip()
-
-
-def _scalar(s):
-    s = s.strip()
-    if s == "":
-        return None
-    if s[0] == "'" and s.endswith("'") and len(s) >= 2:
-        return s[1:-1].replace("''", "'")
-    if s[0] == '"' and s.endswith('"') and len(s) >= 2:
-        return json.loads(s)
-    if s[0] == "[" and s.endswith("]"):
-        inner = s[1:-1].strip()
-        return [_scalar(x) for x in _split_flow(inner)] if inner else []
-    if s[0] == "{" and s.endswith("}"):
-        inner = s[1:-1].strip()
-        out = {}
-        for item in _split_flow(inner) if inner else []:
-            k, _, v = item.partition(":")
-            out[_scalar(k)] = _scalar(v)
-        return out
-    low = s.lower()
-    if low in ("null", "~"):
-        return None
-    if low in ("true", "yes", "on"):
-        return True
-    if low in ("false", "no", "off"):
-        return False
-    return s
-
-
-def _split_flow(s):
-    parts, cur, q, depth = [], [], None, 0
-    for c in s:
-        if q:
-            cur.append(c)
-            if c == q:
-                q = None
-            continue
-        if c in "'\"":
-            q = c
-        elif c in "[{":
-            depth += 1
-        elif c in "]}":
-            depth -= 1
-        elif c == "," and depth == 0:
-            parts.append("".join(cur).strip())
-            cur = []
-            continue
-        cur.append(c)
-    if "".join(cur).strip():
-        parts.append("".join(cur).strip())
-    return parts
-
-
-def _key_value(content):
-    """'key: value' -> (key, value) or None."""
-    if content.startswith(("'", '"')):
-        q = content[0]
-        end = content.find(q, 1)
-        if end > 0 and content[end + 1 : end + 2] == ":":
-            return content[1:end], content[end + 2 :].strip()
-        return None
-    m = re.match(r"^([^\s:][^:]*?)\s*:(\s+(.*))?$", content)
-    if not m:
-        return None
-    return m.group(1), (m.group(3) or "").strip()
-
-
-def yaml_load(text):
-    """A YAML subset: block mappings and sequences, plain/quoted/flow scalars, | and >
-    block scalars, comments. Enough for config.yaml and kubeconfig files. JSON is accepted."""
-    if text.lstrip().startswith("{"):
-        return json.loads(text)
-    lines = []
-    raw = text.splitlines()
-    i = 0
-    while i < len(raw):
-        line = raw[i].rstrip()
-        i += 1
-        if line.strip() in ("---", "...") or not line.strip() or line.lstrip().startswith("#"):
-            continue
-        indent = len(line) - len(line.lstrip(" "))
-        content = _strip_comment(line.strip())
-        if not content:
-            continue
-        # block scalars: keep the raw following lines
-        if content.endswith(("|", ">", "|-", ">-", "|+", ">+")) and (":" in content or content.startswith("-")):
-            block = []
-            while i < len(raw) and (not raw[i].strip() or len(raw[i]) - len(raw[i].lstrip(" ")) > indent):
-                block.append(raw[i])
-                i += 1
-            lines.append([indent, content, block])
-            continue
-        lines.append([indent, content, None])
-    if not lines:
-        return None
-    value, pos = _parse_block(lines, 0, lines[0][0])
-    if pos != len(lines):
-        raise YAMLError(f"unexpected content at line: {lines[pos][1]!r}")
-    return value
-
-
-def _block_scalar(style, block):
-    body = [b for b in block]
-    ind = min((len(b) - len(b.lstrip(" ")) for b in body if b.strip()), default=0)
-    body = [b[ind:] for b in body]
-    while body and not body[-1].strip():
-        body.pop()
-    if style.startswith("|"):
-        text = "\n".join(body)
-    else:
-        text = " ".join(b.strip() for b in body)
-    return text if style.endswith("-") else text + "\n"
-
-
-def _parse_block(lines, pos, indent):
-    if lines[pos][1].startswith("- ") or lines[pos][1] == "-":
-        return _parse_seq(lines, pos, indent)
-    return _parse_map(lines, pos, indent)
-
-
-def _value_after(lines, pos, indent, value, block, allow_same_indent_seq):
-    """Value of a key/item whose inline part is VALUE; POS is the next line."""
-    if block is not None:
-        return _block_scalar(value, block), pos
-    if value != "":
-        # plain scalar continued on more-indented lines
-        parts = [value]
-        while (
-            pos < len(lines)
-            and lines[pos][0] > indent
-            and _key_value(lines[pos][1]) is None
-            and not lines[pos][1].startswith("- ")
-        ):
-            parts.append(lines[pos][1])
-            pos += 1
-        return _scalar(" ".join(parts)), pos
-    if pos < len(lines):
-        nind, ncontent = lines[pos][0], lines[pos][1]
-        if nind > indent:
-            return _parse_block(lines, pos, nind)
-        if allow_same_indent_seq and nind == indent and (ncontent.startswith("- ") or ncontent == "-"):
-            return _parse_seq(lines, pos, indent)
-    return None, pos
-
-
-def _parse_map(lines, pos, indent):
-    out = {}
-    while pos < len(lines):
-        ind, content, block = lines[pos]
-        if ind < indent:
-            break
-        if ind > indent:
-            raise YAMLError(f"bad indentation at: {content!r}")
-        if content.startswith("- ") or content == "-":
-            break
-        kv = _key_value(content)
-        if kv is None:
-            raise YAMLError(f"expected 'key: value', got: {content!r}")
-        key, value = kv
-        out[key], pos = _value_after(lines, pos + 1, indent, value, block, True)
-    return out, pos
-
-
-def _parse_seq(lines, pos, indent):
-    out = []
-    while pos < len(lines):
-        ind, content, block = lines[pos]
-        if ind != indent or not (content.startswith("- ") or content == "-"):
-            break
-        rest = content[2:].strip() if content != "-" else ""
-        kv = _key_value(rest) if rest else None
-        if kv is not None and not rest.startswith(("[", "{")):
-            # a mapping item: "- key: v" then keys at indent+2
-            sub_indent = indent + 2 + (len(content[2:]) - len(content[2:].lstrip(" ")))
-            lines[pos] = [sub_indent, rest, block]
-            item, pos = _parse_map(lines, pos, sub_indent)
-            out.append(item)
-            continue
-        item, pos = _value_after(lines, pos + 1, indent, rest, block, False)
-        out.append(item)
-    return out, pos
-
-
-def yaml_dump(obj, indent=0):
-    pad = " " * indent
-    out = []
-    if isinstance(obj, dict):
-        if not obj:
-            return pad + "{}\n"
-        for k, v in obj.items():
-            if isinstance(v, (dict, list)) and v:
-                out.append(f"{pad}{k}:\n{yaml_dump(v, indent + 2 if isinstance(v, dict) else indent)}")
-            else:
-                out.append(f"{pad}{k}: {_yaml_scalar(v)}\n")
-    elif isinstance(obj, list):
-        if not obj:
-            return pad + "[]\n"
-        for v in obj:
-            if isinstance(v, dict) and v:
-                sub = yaml_dump(v, indent + 2)
-                out.append(pad + "- " + sub[indent + 2 :])
-            elif isinstance(v, list) and v:
-                out.append(pad + "-\n" + yaml_dump(v, indent + 2))
-            else:
-                out.append(f"{pad}- {_yaml_scalar(v)}\n")
-    else:
-        out.append(pad + _yaml_scalar(obj) + "\n")
-    return "".join(out)
-
-
-def _yaml_scalar(v):
-    if v is None:
-        return "null"
-    if v is True:
-        return "true"
-    if v is False:
-        return "false"
-    if isinstance(v, (int, float)):
-        return str(v)
-    if isinstance(v, (dict, list)):
-        return "{}" if isinstance(v, dict) else "[]"
-    s = str(v)
-    if (
-        s == ""
-        or re.search(r"[:#\[\]{},&*!|>'\"%@`]|^[-?\s]|\s$", s)
-        or s.lower() in ("true", "false", "yes", "no", "on", "off", "null", "~")
-        or re.match(r"^[0-9.+-]", s)
-    ):
-        return '"' + s.replace("\\", "\\\\").replace('"', '\\"') + '"'
-    return s
 
 
 # ---------------------------------------------------------------- logging, helpers
@@ -315,6 +95,10 @@ def event(name, target):
         pass
 
 
+class Fatal(Exception):
+    pass
+
+
 def fatal(msg, code=1):
     log("fatal", msg)
     unit = os.environ.get("AIP_STANDIN_UNIT")
@@ -326,10 +110,10 @@ def fatal(msg, code=1):
         except OSError:
             pass
         event("failed", unit)
-    sys.exit(code)
+    raise SystemExit(code)
 
 
-def write_file(path, data, mode):
+def write_file(path, data, mode=0o600):
     os.makedirs(os.path.dirname(path), exist_ok=True)
     tmp = path + ".standin-tmp"
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
@@ -341,19 +125,23 @@ def write_file(path, data, mode):
     os.replace(tmp, path)
 
 
+def read_file(path, default=None):
+    try:
+        with open(path) as f:
+            return f.read()
+    except OSError:
+        return default
+
+
 def hostname():
     return socket.gethostname().split(".")[0].lower()
 
 
 def etc_hosts_lookup(name):
-    try:
-        with open("/etc/hosts") as f:
-            for line in f:
-                parts = line.split("#", 1)[0].split()
-                if len(parts) >= 2 and name in parts[1:]:
-                    return parts[0]
-    except OSError:
-        pass
+    for line in (read_file("/etc/hosts") or "").splitlines():
+        parts = line.split("#", 1)[0].split()
+        if len(parts) >= 2 and name in parts[1:]:
+            return parts[0]
     return None
 
 
@@ -376,29 +164,24 @@ def resolve(host):
 
 
 def split_url(url):
-    m = re.match(r"^(https?)://(\[[^\]]+\]|[^:/]+)(?::(\d+))?(/.*)?$", url or "")
+    m = re.match(r"^https://(\[[^\]]+\]|[^:/]+)(?::(\d+))?/?$", url or "")
     if not m:
-        raise ValueError(f"invalid URL {url!r}")
-    return m.group(2).strip("[]"), int(m.group(3) or (443 if m.group(1) == "https" else 80))
+        raise ValueError(f"invalid server URL {url!r} (https://HOST[:PORT])")
+    return m.group(1).strip("[]"), int(m.group(2) or 443)
 
 
-def api_call(method, url, path, body=None, headers=None, timeout=5.0):
-    """(status, parsed-json-or-text) from the stand-in API at URL (plain HTTP even for https://)."""
-    host, port = split_url(url)
-    conn = http.client.HTTPConnection(resolve(host), port, timeout=timeout)
-    try:
-        data = json.dumps(body).encode() if body is not None else None
-        h = {"Content-Type": "application/json"} if data is not None else {}
-        h.update(headers or {})
-        conn.request(method, path, body=data, headers=h)
-        r = conn.getresponse()
-        raw = r.read().decode("utf-8", "replace")
-        try:
-            return r.status, json.loads(raw)
-        except ValueError:
-            return r.status, raw
-    finally:
-        conn.close()
+def tool(name):
+    path = (BAKED.get("tools") or {}).get(name)
+    if not path or not os.access(path, os.X_OK):
+        fatal(
+            f"{name} not found at {path} (the stand-in runs the binaries scripts/tools.sh builds; "
+            "run `scripts/tools.sh all`, then bring the test hosts up again)"
+        )
+    return path
+
+
+def since(t0):
+    return f"{time.monotonic() - t0:.1f}s"
 
 
 # ---------------------------------------------------------------- configuration
@@ -527,8 +310,8 @@ def load_config_files(path):
     for f in files:
         try:
             with open(f) as fh:
-                data = yaml_load(fh.read()) or {}
-        except (OSError, YAMLError, ValueError) as e:
+                data = yaml.safe_load(fh) or {}
+        except (OSError, yaml.YAMLError) as e:
             fatal(f"failed to parse {f}: {e}")
         if not isinstance(data, dict):
             fatal(f"{f}: config file must be a mapping")
@@ -616,19 +399,20 @@ def truthy(v):
     return v is True or (isinstance(v, str) and v.lower() in ("true", "1", "yes"))
 
 
-def resolve_token(cfg, required_for):
-    """(password, full token or None) from token / token-file / K10 format."""
-    tok = cfg.get("token")
+def resolve_token(cfg, key="token", required_for=None):
+    """(password, CA hash or None) from token / token-file, plain or in K3s' K10 form."""
+    tok = cfg.get(key)
     if tok is not None and not isinstance(tok, str):
         tok = str(tok)
-    if not tok and cfg.get("token-file"):
+    if not tok and cfg.get(key + "-file"):
+        path = str(cfg[key + "-file"])
         try:
-            with open(str(cfg["token-file"])) as f:
+            with open(path) as f:
                 tok = f.read().strip()
         except OSError as e:
-            fatal("failed to read token file {}: {}".format(cfg["token-file"], e.strerror))
+            fatal(f"failed to read token file {path}: {e.strerror}")
         if not tok:
-            fatal("token file {} is empty".format(cfg["token-file"]))
+            fatal(f"token file {path} is empty")
     if not tok:
         if required_for:
             fatal(f"--token is required {required_for}")
@@ -643,22 +427,15 @@ def parse_token(tok):
     return tok, None
 
 
-def ca_hash(password):
-    return hashlib.sha256(b"aip-standin-cluster-ca\0" + password.encode()).hexdigest()
-
-
-def full_token(password, user="server"):
-    return f"K10{ca_hash(password)}::{user}:{password}"
+def ca_hash(ca_pem):
+    """K3s' token CA hash: the sha256 of the cluster's server CA certificate (its /cacerts)."""
+    return hashlib.sha256(ca_pem.encode() if isinstance(ca_pem, str) else ca_pem).hexdigest()
 
 
 def node_password():
-    try:
-        with open(NODE_PASSWORD_FILE) as f:
-            pw = f.read().strip()
-            if pw:
-                return pw
-    except OSError:
-        pass
+    pw = (read_file(NODE_PASSWORD_FILE) or "").strip()
+    if pw:
+        return pw
     pw = secrets.token_hex(16)
     write_file(NODE_PASSWORD_FILE, pw + "\n", 0o600)
     return pw
@@ -681,6 +458,21 @@ def node_ip(cfg):
     return etc_hosts_lookup(hostname()) or "127.0.0.1"
 
 
+def component_args(cfg, key):
+    """`kube-apiserver-arg: [a=b, ...]` → ["--a=b", ...] (K3s passes them to the component)."""
+    out = []
+    for a in as_list(cfg.get(key)):
+        a = a.lstrip("-")
+        out.append("--" + a)
+    return out
+
+
+def merge_args(defaults, extra):
+    """Component flags: K3s' defaults, overridden by `*-arg` entries with the same name."""
+    names = {a.split("=", 1)[0] for a in extra}
+    return [a for a in defaults if a.split("=", 1)[0] not in names] + extra
+
+
 def notify_ready():
     p = os.environ.get("AIP_STANDIN_NOTIFY")
     if p:
@@ -694,20 +486,11 @@ class _HTTPServer(http.server.ThreadingHTTPServer):
     allow_reuse_address = True
 
 
-def serve_http(host, port, handler, what):
-    """Serve HANDLER on HOST:PORT in a daemon thread; a bind failure is fatal, like K3s'."""
-    try:
-        httpd = _HTTPServer((host, port), handler)
-    except OSError as e:
-        fatal(f"{what} {host or '0.0.0.0'}:{port}: bind: {e.strerror}")
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    return httpd
-
-
 def serve_kubelet_healthz(cfg):
     """The kubelet's /healthz ("ok"), on 127.0.0.1:10248 unless `kubelet-arg` says otherwise
     (healthz-port=0 switches it off, as on a real kubelet). Served once the node is up."""
-    opts = dict(parse_label(a) for a in as_list(cfg.get("kubelet-arg")) if "=" in a)
+    opts = dict(a.partition("=")[::2] for a in as_list(cfg.get("kubelet-arg")) if "=" in a)
+    opts = {k.lstrip("-"): v for k, v in opts.items()}
     port = int(opts.get("healthz-port", "10248"))
     if port == 0:
         return None
@@ -725,11 +508,16 @@ def serve_kubelet_healthz(cfg):
         def log_message(self, *args):
             pass
 
-    return serve_http(host, port, Handler, "kubelet: listen tcp")
+    try:
+        httpd = _HTTPServer((host, port), Handler)
+    except OSError as e:
+        fatal(f"kubelet: listen tcp {host}:{port}: bind: {e.strerror}")
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    return httpd
 
 
-def sleep_startup(stop):
-    """The configured start-up delay (AIP_STANDIN_DELAY overrides the baked-in one)."""
+def startup_delay(stop):
+    """An extra start-up delay (AIP_STANDIN_DELAY overrides the baked-in one; default none)."""
     d = float(os.environ.get("AIP_STANDIN_DELAY", DELAY))
     if d > 0:
         stop.wait(d)
@@ -739,28 +527,329 @@ def import_images(data_dir):
     d = os.path.join(data_dir, "agent", "images")
     if os.path.isdir(d):
         for f in sorted(os.listdir(d)):
-            log("info", f"Importing images from {os.path.join(d, f)} (stand-in: not loaded)")
+            log("info", f"Importing images from {os.path.join(d, f)} (stand-in: no container runtime, not loaded)")
 
 
-# ---------------------------------------------------------------- cluster state (first server)
+# ---------------------------------------------------------------- certificates (openssl)
 
 
-def default_labels(name, role, etcd):
-    labels = {
-        "beta.kubernetes.io/arch": "amd64",
-        "beta.kubernetes.io/instance-type": "k3s",
-        "beta.kubernetes.io/os": "linux",
-        "kubernetes.io/arch": "amd64",
-        "kubernetes.io/hostname": name,
-        "kubernetes.io/os": "linux",
-        "node.kubernetes.io/instance-type": "k3s",
+def openssl(args, input=None):
+    r = subprocess.run(["openssl", *args], input=input, capture_output=True)
+    if r.returncode != 0:
+        raise Fatal(f"openssl {args[0]} failed: {r.stderr.decode(errors='replace').strip()}")
+    return r.stdout
+
+
+def new_key(path):
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    openssl(["genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out", path + ".tmp"])
+    os.chmod(path + ".tmp", 0o600)
+    os.replace(path + ".tmp", path)
+
+
+def new_ca(base, cn):
+    """base.key + base.crt: a self-signed CA (EC P-256, 10 years, like K3s' CAs)."""
+    new_key(base + ".key")
+    openssl(
+        [
+            "req",
+            "-x509",
+            "-new",
+            "-key",
+            base + ".key",
+            "-subj",
+            f"/CN={cn}@{int(time.time())}",
+            "-days",
+            "3650",
+            "-sha256",
+            "-addext",
+            "basicConstraints=critical,CA:TRUE",
+            "-addext",
+            "keyUsage=critical,digitalSignature,keyEncipherment,keyCertSign",
+            "-out",
+            base + ".crt.tmp",
+        ]
+    )
+    os.chmod(base + ".crt.tmp", 0o644)
+    os.replace(base + ".crt.tmp", base + ".crt")
+
+
+def sign(csr_pem, ca_base, out, server=False, client=True, sans=(), days=365):
+    ext = ["basicConstraints=critical,CA:FALSE", "keyUsage=critical,digitalSignature,keyEncipherment"]
+    usages = [u for u, on in (("serverAuth", server), ("clientAuth", client)) if on]
+    ext.append("extendedKeyUsage=" + ",".join(usages))
+    if sans:
+        ext.append("subjectAltName=" + ",".join(sans))
+    with tempfile.NamedTemporaryFile("w", suffix=".ext", delete=False) as f:
+        f.write("\n".join(ext) + "\n")
+        extfile = f.name
+    try:
+        openssl(
+            [
+                "x509",
+                "-req",
+                "-CA",
+                ca_base + ".crt",
+                "-CAkey",
+                ca_base + ".key",
+                "-set_serial",
+                "0x" + secrets.token_hex(12),
+                "-days",
+                str(days),
+                "-sha256",
+                "-extfile",
+                extfile,
+                "-out",
+                out + ".tmp",
+            ],
+            input=csr_pem,
+        )
+    finally:
+        os.unlink(extfile)
+    os.chmod(out + ".tmp", 0o644)
+    os.replace(out + ".tmp", out)
+
+
+def csr(key, cn, orgs=()):
+    subj = "".join(f"/O={o}" for o in orgs) + f"/CN={cn}"
+    return openssl(["req", "-new", "-key", key, "-subj", subj])
+
+
+def new_cert(base, ca_base, cn, orgs=(), server=False, client=True, sans=()):
+    """base.key + base.crt signed by CA_BASE; regenerated only when the subject or SANs change."""
+    want = json.dumps({"cn": cn, "o": list(orgs), "sans": sorted(sans), "s": server, "c": client, "ca": ca_base})
+    stamp = base + ".standin-subject"
+    if os.path.exists(base + ".crt") and os.path.exists(base + ".key") and read_file(stamp) == want:
+        return False
+    new_key(base + ".key")
+    sign(csr(base + ".key", cn, orgs), ca_base, base + ".crt", server=server, client=client, sans=sans)
+    write_file(stamp, want, 0o600)
+    return True
+
+
+def san_list(names, ips):
+    out = []
+    for n in names:
+        if n and f"DNS:{n}" not in out:
+            out.append(f"DNS:{n}")
+    for i in ips:
+        if i and f"IP:{i}" not in out:
+            out.append(f"IP:{i}")
+    return out
+
+
+def is_ip(s):
+    try:
+        ipaddress.ip_address(s)
+        return True
+    except ValueError:
+        return False
+
+
+def kubeconfig_doc(server, ca_data=None, ca_file=None, cert=None, key=None, token=None, embed=False):
+    cluster = {"server": server}
+    if ca_data is not None:
+        cluster["certificate-authority-data"] = base64.b64encode(ca_data.encode()).decode()
+    elif ca_file:
+        cluster["certificate-authority"] = ca_file
+    user = {}
+    if cert and key:
+        if embed:
+            user["client-certificate-data"] = base64.b64encode(open(cert, "rb").read()).decode()
+            user["client-key-data"] = base64.b64encode(open(key, "rb").read()).decode()
+        else:
+            user["client-certificate"] = cert
+            user["client-key"] = key
+    if token:
+        user["token"] = token
+    return {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [{"name": "default", "cluster": cluster}],
+        "contexts": [{"name": "default", "context": {"cluster": "default", "user": "default"}}],
+        "current-context": "default",
+        "preferences": {},
+        "users": [{"name": "default", "user": user}],
     }
-    if role == "server":
-        labels["node-role.kubernetes.io/control-plane"] = "true"
-        labels["node-role.kubernetes.io/master"] = "true"
-        if etcd:
-            labels["node-role.kubernetes.io/etcd"] = "true"
-    return labels
+
+
+def write_kubeconfig(path, doc, mode=0o600):
+    write_file(path, yaml.safe_dump(doc, sort_keys=True), mode)
+
+
+# ---------------------------------------------------------------- a small API client
+
+
+class ApiError(Exception):
+    def __init__(self, status, body):
+        self.status = status
+        self.body = body
+        msg = body.get("message") if isinstance(body, dict) else str(body)[:300]
+        super().__init__(f"{status}: {msg}")
+
+
+class _Https(http.client.HTTPSConnection):
+    """HTTPS to an address we resolved (resolve()), checking the certificate for the name we were given."""
+
+    def __init__(self, ip, port, server_name, timeout, context):
+        super().__init__(ip, port, timeout=timeout, context=context)
+        self.server_name = server_name
+
+    def connect(self):
+        sock = socket.create_connection((self.host, self.port), self.timeout)
+        self.sock = self._context.wrap_socket(sock, server_hostname=self.server_name)
+
+
+class Api:
+    """HTTPS to a Kubernetes API server: client certificate, bearer token or anonymous."""
+
+    def __init__(self, url, ca=None, cert=None, key=None, token=None, timeout=10.0):
+        self.host, self.port = split_url(url)
+        self.token = token
+        self.timeout = timeout
+        if ca:
+            ctx = ssl.create_default_context(cafile=ca)
+        else:  # discovery only: the CA is what we are about to fetch (and then check)
+            ctx = ssl.create_default_context()
+            ctx.check_hostname = False
+            ctx.verify_mode = ssl.CERT_NONE
+        if cert and key:
+            ctx.load_cert_chain(cert, key)
+        self.ctx = ctx
+
+    def call(self, method, path, body=None, content_type="application/json"):
+        conn = _Https(resolve(self.host), self.port, self.host, self.timeout, self.ctx)
+        try:
+            headers = {"Accept": "application/json"}
+            data = None
+            if body is not None:
+                data = json.dumps(body).encode()
+                headers["Content-Type"] = content_type
+            if self.token:
+                headers["Authorization"] = "Bearer " + self.token
+            conn.request(method, path, body=data, headers=headers)
+            r = conn.getresponse()
+            raw = r.read().decode("utf-8", "replace")
+        finally:
+            conn.close()
+        try:
+            out = json.loads(raw) if raw else {}
+        except ValueError:
+            out = raw
+        if r.status >= 400:
+            raise ApiError(r.status, out)
+        return out
+
+    def get(self, path):
+        return self.call("GET", path)
+
+    def merge_patch(self, path, body):
+        return self.call("PATCH", path, body, "application/merge-patch+json")
+
+
+def wait_until(what, fn, stop, timeout=None, interval=0.25, log_every=10.0, child=None):
+    """Poll FN until it returns a true value; log what we wait for every LOG_EVERY seconds. Fails
+    if CHILD (the process that should get there) exits meanwhile."""
+    t0 = time.monotonic()
+    last = t0
+    err = None
+    while not stop.is_set():
+        if child is not None and not child.alive():
+            raise Fatal(f"{child.name} exited ({child.proc.returncode}) while waiting for {what}: see {child.log_path}")
+        try:
+            value = fn()
+            if value:
+                return value
+            err = None
+        except (OSError, ApiError, ssl.SSLError, http.client.HTTPException) as e:
+            err = e
+        now = time.monotonic()
+        if timeout is not None and now - t0 > timeout:
+            raise Fatal(f"timed out after {timeout:.0f}s waiting for {what}" + (f": {err}" if err else ""))
+        if now - last >= log_every:
+            log("info", f"Waiting for {what}" + (f": {err}" if err else ""))
+            last = now
+        stop.wait(interval)
+    return None
+
+
+# ---------------------------------------------------------------- child processes
+
+
+_libc = ctypes.CDLL(None, use_errno=True)
+
+
+def _die_with_parent():
+    # the components die with this process, as they would with K3s (they run inside it there)
+    _libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    os.setpgid(0, 0)
+
+
+class Child:
+    """One component process (etcd, kube-apiserver, ..., kwok); its output in /var/log/aip."""
+
+    def __init__(self, name, argv, unit):
+        self.name = name
+        self.argv = argv
+        self.log_path = os.path.join(LOG_DIR, f"{unit}-{name}.log")
+        self.proc = None
+        self.started = 0.0
+        self.restarts = 0
+
+    def start(self):
+        os.makedirs(LOG_DIR, exist_ok=True)
+        out = os.open(self.log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640)
+        try:
+            self.proc = subprocess.Popen(
+                self.argv,
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=out,
+                preexec_fn=_die_with_parent,
+                close_fds=True,
+                cwd="/",
+                env={"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "HOME": "/root"},
+            )
+        finally:
+            os.close(out)
+        self.started = time.monotonic()
+        log("info", f"Started {self.name} (pid {self.proc.pid}); its log: {self.log_path}")
+
+    def alive(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def terminate(self):
+        if self.alive():
+            self.proc.terminate()
+
+    def wait(self, timeout):
+        if self.proc is None:
+            return
+        try:
+            self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+
+def log_tail(path, size=4096):
+    try:
+        with open(path, "rb") as f:
+            f.seek(max(0, os.path.getsize(path) - size))
+            return f.read().decode(errors="replace")
+    except OSError:
+        return ""
+
+
+def stop_children(children, timeout=3.0):
+    for c in children:
+        c.terminate()
+    deadline = time.monotonic() + timeout
+    for c in children:
+        c.wait(max(0.1, deadline - time.monotonic()))
+
+
+# ---------------------------------------------------------------- node registration (kubelet)
 
 
 def parse_label(s):
@@ -777,557 +866,974 @@ def parse_taint(s):
     return {"key": k, "value": v, "effect": effect} if v else {"key": k, "effect": effect}
 
 
-class Cluster:
-    """Node objects, kept on the first server in DATA_DIR/server/standin-nodes.json."""
-
-    def __init__(self, path, cfg, etcd):
-        self.path = path
-        self.lock = threading.RLock()
-        self.etcd = etcd
-        self.disabled = set(as_list(cfg.get("disable")))
-        self.nodes = {}
-        try:
-            with open(path) as f:
-                self.nodes = json.load(f).get("nodes", {})
-        except (OSError, ValueError):
-            pass
-
-    def save(self):
-        write_file(self.path, json.dumps({"nodes": self.nodes}, indent=1, sort_keys=True) + "\n", 0o600)
-
-    def register(self, req):
-        name = req["name"]
-        pw_hash = hashlib.sha256(req.get("node_password", "").encode()).hexdigest()
-        with self.lock:
-            now = time.time()
-            node = self.nodes.get(name)
-            if node and not hmac.compare_digest(node.get("password_hash", ""), pw_hash):
-                return 403, {
-                    "error": "Node password rejected, duplicate hostname or contents of "
-                    "'/etc/rancher/node/password' may not match server node-passwd entry, "
-                    "try enabling a unique node name with the --with-node-id flag"
-                }
-            if node is None:
-                labels = default_labels(name, req["role"], req["role"] == "server" and self.etcd)
-                for s in req.get("labels", []):
-                    k, v = parse_label(s)
-                    labels[k] = v
-                node = {
-                    "name": name,
-                    "role": req["role"],
-                    "labels": labels,
-                    "taints": [parse_taint(t) for t in req.get("taints", [])],
-                    "annotations": {},
-                    "unschedulable": False,
-                    "drained": False,
-                    "created": now,
-                    "password_hash": pw_hash,
-                }
-                self.nodes[name] = node
-                event("register", name)
-            # like the kubelet, labels/taints from flags apply at registration only
-            node["address"] = req.get("address", "")
-            node["version"] = req.get("version", VERSION)
-            node["heartbeat"] = now
-            self.save()
-            return 200, {"node": render_node(node)}
-
-    def heartbeat(self, name, password):
-        pw_hash = hashlib.sha256(password.encode()).hexdigest()
-        with self.lock:
-            node = self.nodes.get(name)
-            if not node:
-                return 404, {"error": f'nodes "{name}" not found'}
-            if not hmac.compare_digest(node.get("password_hash", ""), pw_hash):
-                return 403, {"error": "Node password rejected"}
-            node["heartbeat"] = time.time()
-            self.save()
-            return 200, {}
-
-    def daemonset_pods(self, name):
-        if "servicelb" in self.disabled or "traefik" in self.disabled:
-            return []
-        return [f"kube-system/svclb-traefik-{hashlib.sha256(name.encode()).hexdigest()[:5]}"]
-
-    def emptydir_pods(self, name):
-        if "metrics-server" in self.disabled:
-            return []
-        first = min(self.nodes.values(), key=lambda n: n.get("created", 0), default=None)
-        if first and first["name"] == name:
-            return [f"kube-system/metrics-server-557ff575fb-{hashlib.sha256(name.encode()).hexdigest()[:5]}"]
-        return []
-
-    def op(self, name, action, body):
-        with self.lock:
-            node = self.nodes.get(name)
-            if node is None:
-                return 404, {"error": f'nodes "{name}" not found'}
-            out = []
-            if action == "delete":
-                del self.nodes[name]
-                event("delete-node", name)
-                self.save()
-                return 200, {"lines": [f'node "{name}" deleted']}
-            if action in ("cordon", "drain"):
-                if node["unschedulable"]:
-                    out.append(f"node/{name} already cordoned")
-                else:
-                    node["unschedulable"] = True
-                    out.append(f"node/{name} cordoned")
-                if action == "cordon":
-                    event("cordon", name)
-            if action == "drain":
-                ds = self.daemonset_pods(name)
-                ed = self.emptydir_pods(name)
-                errs = []
-                if ds and not body.get("ignore_daemonsets"):
-                    errs.append(
-                        "cannot delete DaemonSet-managed Pods (use --ignore-daemonsets to ignore): {}".format(
-                            ", ".join(ds)
-                        )
-                    )
-                if ed and not body.get("delete_emptydir_data"):
-                    errs.append(
-                        "cannot delete Pods with local storage (use --delete-emptydir-data to override): {}".format(
-                            ", ".join(ed)
-                        )
-                    )
-                if errs:
-                    self.save()
-                    return 409, {"lines": out, "error": "; ".join(errs), "node": name}
-                if ds:
-                    out.append("Warning: ignoring DaemonSet-managed Pods: {}".format(", ".join(ds)))
-                for p in ed:
-                    out.append(f"evicting pod {p}")
-                for p in ed:
-                    out.append("pod/{} evicted".format(p.split("/", 1)[1]))
-                node["drained"] = True
-                node["annotations"]["standin.aip/drained"] = "true"
-                out.append(f"node/{name} drained")
-                event("drain", name)
-            if action == "uncordon":
-                if node["unschedulable"]:
-                    node["unschedulable"] = False
-                    node["drained"] = False
-                    node["annotations"].pop("standin.aip/drained", None)
-                    out.append(f"node/{name} uncordoned")
-                else:
-                    out.append(f"node/{name} already uncordoned")
-                event("uncordon", name)
-            if action == "label":
-                changed = False
-                for item in body.get("labels", []):
-                    if item.endswith("-") and "=" not in item:
-                        if node["labels"].pop(item[:-1], None) is not None:
-                            changed = True
-                        continue
-                    k, v = parse_label(item)
-                    if k in node["labels"] and node["labels"][k] != v and not body.get("overwrite"):
-                        return 409, {
-                            "error": "'{}' already has a value ({}), and --overwrite is false".format(
-                                k, node["labels"][k]
-                            )
-                        }
-                    if node["labels"].get(k) != v:
-                        node["labels"][k] = v
-                        changed = True
-                unl = all(i.endswith("-") and "=" not in i for i in body.get("labels", []))
-                out.append("node/{} {}".format(name, ("unlabeled" if unl else "labeled") if changed else "not labeled"))
-                event("label", name)
-            if action == "taint":
-                for item in body.get("taints", []):
-                    if item.endswith("-"):
-                        t = parse_taint(item[:-1]) if ":" in item else {"key": item[:-1]}
-                        before = len(node["taints"])
-                        node["taints"] = [
-                            x
-                            for x in node["taints"]
-                            if not (x["key"] == t["key"] and (not t.get("effect") or x["effect"] == t["effect"]))
-                        ]
-                        if len(node["taints"]) == before:
-                            return 404, {"error": f"taint {item[:-1]!r} not found"}
-                        continue
-                    t = parse_taint(item)
-                    same = [x for x in node["taints"] if x["key"] == t["key"] and x["effect"] == t["effect"]]
-                    if same and not body.get("overwrite"):
-                        return 409, {
-                            "error": "node {} already has {} taint(s) with same effect(s) and --overwrite is false".format(
-                                name, t["key"]
-                            )
-                        }
-                    node["taints"] = [x for x in node["taints"] if x not in same] + [t]
-                out.append(
-                    "node/{} {}".format(
-                        name, "untainted" if all(i.endswith("-") for i in body.get("taints", [])) else "tainted"
-                    )
-                )
-                event("taint", name)
-            self.save()
-            return 200, {"lines": out}
-
-    def list(self):
-        with self.lock:
-            return [render_node(n) for n in sorted(self.nodes.values(), key=lambda n: n["name"])]
-
-    def get(self, name):
-        with self.lock:
-            n = self.nodes.get(name)
-            return render_node(n) if n else None
+def meminfo_kib():
+    for line in (read_file("/proc/meminfo") or "").splitlines():
+        if line.startswith("MemTotal:"):
+            return int(line.split()[1])
+    return 1 << 20
 
 
-def iso(ts):
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ts))
+class Node:
+    """What the kubelet does for its Node object, with the node's own credentials (system:node:<name>,
+    so NodeRestriction applies), then kwok for its lease, conditions and pods."""
 
+    def __init__(self, cfg, name, role, data_dir, unit):
+        self.cfg = cfg
+        self.name = name
+        self.role = role
+        self.unit = unit
+        self.agent_dir = os.path.join(data_dir, "agent")
+        self.ip = node_ip(cfg)
+        self.kubeconfig = os.path.join(self.agent_dir, "kubelet.kubeconfig")
+        self.api = None
+        self.kwok = None
 
-def render_node(n):
-    now = time.time()
-    ready = now - n.get("heartbeat", 0) <= GRACE
-    taints = [dict(t) for t in n.get("taints", [])]
-    if n.get("unschedulable"):
-        taints.append({"key": "node.kubernetes.io/unschedulable", "effect": "NoSchedule", "timeAdded": iso(now)})
-    if not ready:
-        taints.append({"key": "node.kubernetes.io/unreachable", "effect": "NoSchedule", "timeAdded": iso(now)})
-    spec = {"podCIDR": "10.42.0.0/24", "podCIDRs": ["10.42.0.0/24"], "providerID": "k3s://{}".format(n["name"])}
-    if taints:
-        spec["taints"] = taints
-    if n.get("unschedulable"):
-        spec["unschedulable"] = True
-    ann = {"k3s.io/node-args": '["{}"]'.format(n["role"]), "aip.standin/role": n["role"]}
-    ann.update(n.get("annotations", {}))
-    return {
-        "apiVersion": "v1",
-        "kind": "Node",
-        "metadata": {
-            "name": n["name"],
-            "labels": dict(sorted(n["labels"].items())),
-            "annotations": ann,
-            "creationTimestamp": iso(n.get("created", now)),
-            "uid": hashlib.sha256(("{}/{}".format(n["name"], n.get("created"))).encode()).hexdigest()[:32],
-        },
-        "spec": spec,
-        "status": {
-            "addresses": [
-                {"address": n.get("address", ""), "type": "InternalIP"},
-                {"address": n["name"], "type": "Hostname"},
-            ],
-            "conditions": [
-                {
-                    "type": "Ready",
-                    "status": "True" if ready else "Unknown" if n.get("heartbeat") else "False",
-                    "reason": "KubeletReady" if ready else "NodeStatusUnknown",
-                    "message": "kubelet is posting ready status" if ready else "Kubelet stopped posting node status.",
-                    "lastHeartbeatTime": iso(n.get("heartbeat", 0)),
-                }
-            ],
-            "nodeInfo": {
-                "architecture": "amd64",
-                "containerRuntimeVersion": "containerd://1.7.20-k3s1",
-                "kernelVersion": os.uname().release,
-                "kubeProxyVersion": n.get("version", VERSION),
-                "kubeletVersion": n.get("version", VERSION),
-                "operatingSystem": "linux",
-                "osImage": "Debian GNU/Linux 12 (bookworm) [stand-in]",
+    def connect(self, server_url):
+        d = self.agent_dir
+        write_kubeconfig(
+            self.kubeconfig,
+            kubeconfig_doc(
+                server_url,
+                ca_file=os.path.join(d, "server-ca.crt"),
+                cert=os.path.join(d, "client-kubelet.crt"),
+                key=os.path.join(d, "client-kubelet.key"),
+            ),
+        )
+        self.api = Api(
+            server_url,
+            ca=os.path.join(d, "server-ca.crt"),
+            cert=os.path.join(d, "client-kubelet.crt"),
+            key=os.path.join(d, "client-kubelet.key"),
+        )
+
+    def register(self, stop):
+        """Create the Node (labels and taints apply at the first registration only, like the kubelet's
+        --node-labels / --register-with-taints), then set its status; on a restart, only the status."""
+        labels = {
+            "beta.kubernetes.io/arch": "amd64",
+            "beta.kubernetes.io/instance-type": "k3s",
+            "beta.kubernetes.io/os": "linux",
+            "kubernetes.io/arch": "amd64",
+            "kubernetes.io/hostname": self.name,
+            "kubernetes.io/os": "linux",
+            "node.kubernetes.io/instance-type": "k3s",
+        }
+        for s in as_list(self.cfg.get("node-label")):
+            k, v = parse_label(s)
+            labels[k] = v
+        taints = [parse_taint(t) for t in as_list(self.cfg.get("node-taint"))]
+        # the kubelet registers not-ready; the node-lifecycle controller lifts it once Ready
+        taints.append({"key": "node.kubernetes.io/not-ready", "effect": "NoSchedule"})
+        body = {
+            "apiVersion": "v1",
+            "kind": "Node",
+            "metadata": {
+                "name": self.name,
+                "labels": labels,
+                "annotations": {
+                    "node.alpha.kubernetes.io/ttl": "0",
+                    "volumes.kubernetes.io/controller-managed-attach-detach": "true",
+                    "k3s.io/hostname": hostname(),
+                    "k3s.io/internal-ip": self.ip,
+                    "k3s.io/node-args": json.dumps([self.role]),
+                },
             },
-        },
-    }
+            "spec": {"taints": taints, "providerID": f"k3s://{self.name}"},
+        }
+
+        def create():
+            try:
+                self.api.call("POST", "/api/v1/nodes", body)
+                event("register", self.name)
+                log("info", f"Registered node {self.name}")
+                return True
+            except ApiError as e:
+                if e.status == 409:
+                    log("info", f"Node {self.name} was previously registered")
+                    return True
+                if e.status == 403:
+                    fatal(f"Failed to register node {self.name}: {e}")
+                raise
+
+        wait_until(f"node {self.name} to register", create, stop, log_every=5)
+        uname = os.uname()
+        mem = meminfo_kib()
+        resources = {"cpu": str(os.cpu_count() or 1), "memory": f"{mem}Ki", "pods": "110"}
+        status = {
+            "status": {
+                "addresses": [{"type": "InternalIP", "address": self.ip}, {"type": "Hostname", "address": hostname()}],
+                "capacity": resources,
+                "allocatable": resources,
+                "daemonEndpoints": {"kubeletEndpoint": {"Port": 10250}},
+                "nodeInfo": {
+                    "architecture": "amd64",
+                    "bootID": "",
+                    "containerRuntimeVersion": "standin://kwok",
+                    "kernelVersion": uname.release,
+                    "kubeProxyVersion": VERSION,
+                    "kubeletVersion": VERSION,
+                    "machineID": "",
+                    "operatingSystem": "linux",
+                    "osImage": "K3s stand-in (tests/standin)",
+                    "systemUUID": "",
+                },
+            }
+        }
+        wait_until(
+            f"node {self.name} status",
+            lambda: self.api.merge_patch(f"/api/v1/nodes/{self.name}/status", status),
+            stop,
+            log_every=5,
+        )
+
+    def start_kwok(self):
+        stages = os.path.join(self.agent_dir, "kwok-stages.yaml")
+        write_file(stages, BAKED.get("kwok_stages", ""), 0o644)
+        argv = [
+            tool("kwok"),
+            f"--kubeconfig={self.kubeconfig}",
+            f"--config={stages}",
+            f"--manage-single-node={self.name}",
+            f"--node-ip={self.ip}",
+            "--node-lease-duration-seconds=40",  # the kubelet's nodeLeaseDurationSeconds
+        ]
+        self.kwok = Child("kwok", argv, self.unit)
+        self.kwok.start()
+
+    def ready(self):
+        n = self.api.get(f"/api/v1/nodes/{self.name}")
+        conds = {c["type"]: c["status"] for c in (n.get("status") or {}).get("conditions") or []}
+        return conds.get("Ready") == "True"
 
 
-# ---------------------------------------------------------------- API server
+# ---------------------------------------------------------------- the server
+
+
+def pem(path):
+    return read_file(path) or ""
 
 
 class Server:
     def __init__(self, cfg):
         self.cfg = cfg
         self.data_dir = str(cfg.get("data-dir") or DATA_DIR)
+        self.sdir = os.path.join(self.data_dir, "server")
+        self.tls = os.path.join(self.sdir, "tls")
+        self.cred = os.path.join(self.sdir, "cred")
+        self.unit = os.environ.get("AIP_STANDIN_UNIT", "k3s")
         self.name = str(cfg.get("node-name") or hostname()).lower()
-        self.upstream = cfg.get("server") or None
-        self.ready = False
-        self.etcd = truthy(cfg.get("cluster-init")) or bool(self.upstream)
-        self.password, given_hash = resolve_token(cfg, "to join a server" if self.upstream else None)
-        self.given_hash = given_hash
-        tokfile = os.path.join(self.data_dir, "server", "token")
-        if not self.password:
+        self.upstream = str(cfg["server"]) if cfg.get("server") else None
+        self.cluster_init = truthy(cfg.get("cluster-init"))
+        self.disabled = set(as_list(cfg.get("disable")))
+        self.ip = node_ip(cfg)
+        self.advertise = str(cfg.get("advertise-address") or self.ip)
+        self.bind = str(cfg.get("bind-address") or "0.0.0.0")
+        self.port = int(cfg.get("https-port") or PORT)
+        local = "127.0.0.1" if self.bind in ("0.0.0.0", "::", "") else self.bind
+        self.local_url = f"https://{local}:{self.port}" if ":" not in local else f"https://[{local}]:{self.port}"
+        self.cluster_cidr = str(cfg.get("cluster-cidr") or "10.42.0.0/16")
+        self.service_cidr = str(cfg.get("service-cidr") or "10.43.0.0/16")
+        svc = ipaddress.ip_network(self.service_cidr.split(",")[0], strict=False)
+        self.service_ip = str(svc.network_address + 1)
+        self.cluster_dns = str(cfg.get("cluster-dns") or (svc.network_address + 10))
+        self.password, self.given_hash = resolve_token(cfg, required_for="to join a server" if self.upstream else None)
+        self.agent_password, _ = resolve_token(cfg, "agent-token")
+        self.children = {}
+        self.datastore = None
+        self.admin = None
+        self.member_name = None
+        self.stop = threading.Event()
+        self.node = Node(cfg, self.name, "server", self.data_dir, self.unit)
+
+    def t(self, *parts):
+        return os.path.join(self.tls, *parts)
+
+    # -- etcd
+
+    def etcd_mode(self):
+        """K3s' datastore choice: a first server without --cluster-init starts on SQLite (kine);
+        --cluster-init (or joining) means etcd, and a server that has etcd data keeps using it
+        without the flag. The stand-in runs etcd either way (one member for "SQLite") and
+        remembers the SQLite case in server/db/standin-sqlite, to refuse joins as K3s does."""
+        marker = os.path.join(self.sdir, "db", "standin-sqlite")
+        if self.cluster_init or self.upstream:
+            if os.path.exists(marker):
+                os.unlink(marker)  # K3s migrates SQLite to etcd here
+            return "etcd"
+        if os.path.exists(marker) or not os.path.isdir(os.path.join(self.sdir, "db", "etcd", "member")):
+            os.makedirs(os.path.dirname(marker), exist_ok=True)
+            write_file(marker, "", 0o600)
+            return "sqlite-standin"
+        return "etcd"
+
+    def etcdctl(self, endpoints, *args, timeout=15):
+        argv = [
+            tool("etcdctl"),
+            f"--endpoints={endpoints}",
+            f"--cacert={self.t('etcd', 'server-ca.crt')}",
+            f"--cert={self.t('etcd', 'client.crt')}",
+            f"--key={self.t('etcd', 'client.key')}",
+            "--command-timeout=10s",
+            *args,
+        ]
+        try:
+            r = subprocess.run(argv, capture_output=True, text=True, timeout=timeout)
+        except subprocess.TimeoutExpired:
+            raise Fatal(f"etcdctl {' '.join(args)}: no answer within {timeout}s") from None
+        if r.returncode != 0:
+            raise Fatal(f"etcdctl {' '.join(args)}: {r.stderr.strip() or r.stdout.strip()}")
+        return r.stdout
+
+    def members(self, endpoints):
+        out = json.loads(self.etcdctl(endpoints, "member", "list", "-w", "json"))
+        return out.get("members") or []
+
+    def peer_url(self):
+        return f"https://{self.ip}:2380"
+
+    def etcd_argv(self, initial_cluster, state):
+        d = os.path.join(self.sdir, "db", "etcd")
+        defaults = [
+            f"--name={self.member_name}",
+            f"--data-dir={d}",
+            f"--listen-client-urls=https://127.0.0.1:2379,https://{self.ip}:2379",
+            f"--advertise-client-urls=https://{self.ip}:2379",
+            f"--listen-peer-urls=https://127.0.0.1:2380,https://{self.ip}:2380",
+            f"--initial-advertise-peer-urls={self.peer_url()}",
+            "--listen-metrics-urls=http://127.0.0.1:2381",
+            f"--initial-cluster={initial_cluster}",
+            f"--initial-cluster-state={state}",
+            f"--cert-file={self.t('etcd', 'server-client.crt')}",
+            f"--key-file={self.t('etcd', 'server-client.key')}",
+            f"--trusted-ca-file={self.t('etcd', 'server-ca.crt')}",
+            "--client-cert-auth=true",
+            f"--peer-cert-file={self.t('etcd', 'peer-server-client.crt')}",
+            f"--peer-key-file={self.t('etcd', 'peer-server-client.key')}",
+            f"--peer-trusted-ca-file={self.t('etcd', 'peer-ca.crt')}",
+            "--peer-client-cert-auth=true",
+            # K3s' etcd timing (its defaults, not etcd's)
+            "--heartbeat-interval=500",
+            "--election-timeout=5000",
+            "--snapshot-count=10000",
+            "--logger=zap",
+            "--log-level=warn",
+            # NOT K3s: the test hosts share one (virtual) disk, where fdatasync took 1-3.5 s under
+            # load and lease updates missed their 5 s deadlines; the data still goes to the files
+            "--unsafe-no-fsync=true",
+        ]
+        return [tool("etcd"), *merge_args(defaults, component_args(self.cfg, "etcd-arg"))]
+
+    def start_etcd(self):
+        d = os.path.join(self.sdir, "db", "etcd")
+        name_file = os.path.join(d, "name")
+        self.member_name = (read_file(name_file) or "").strip()
+        have_data = os.path.isdir(os.path.join(d, "member"))
+        if not self.member_name or not have_data:
+            self.member_name = f"{self.name}-{secrets.token_hex(4)}"
+        initial, state = f"{self.member_name}={self.peer_url()}", "new"
+        learner = os.path.join(d, "standin-learner")
+        os.makedirs(d, mode=0o700, exist_ok=True)
+        if not have_data and self.upstream:
+            initial, state = self.join_etcd()
+            write_file(learner, self.member_name + "\n", 0o600)
+        write_file(name_file, self.member_name + "\n", 0o600)
+        etcd = self.spawn("etcd", self.etcd_argv(initial, state))
+        if os.path.exists(learner):
+            self.promote_self(etcd)
+            os.unlink(learner)
+        wait_until("etcd", self.etcd_healthy, self.stop, timeout=120, child=etcd)
+
+    def upstream_etcd(self):
+        host, _ = split_url(self.upstream)
+        return f"https://{resolve(host)}:2379"
+
+    def join_etcd(self):
+        """A new member of the cluster: added as a learner through the etcd API (quorum is never at
+        risk while it catches up), promoted once it has (promote_self)."""
+        ep = self.upstream_etcd()
+        for m in self.members(ep):
+            if self.peer_url() in (m.get("peerURLs") or []):
+                log("info", f"Removing stale etcd member {m.get('name')} with this node's address")
+                self.etcdctl(ep, "member", "remove", format(m["ID"], "x"))
+        out = json.loads(
+            self.etcdctl(
+                ep, "member", "add", self.member_name, "--learner", f"--peer-urls={self.peer_url()}", "-w", "json"
+            )
+        )
+        peers = []
+        for m in out.get("members") or []:
+            name = m.get("name") or (self.member_name if self.peer_url() in (m.get("peerURLs") or []) else "")
+            for u in m.get("peerURLs") or []:
+                peers.append(f"{name}={u}")
+        log("info", f"Added etcd member {self.member_name} as a learner: {','.join(peers)}")
+        return ",".join(peers), "existing"
+
+    def promote_self(self, etcd):
+        ep = self.upstream_etcd()
+
+        def promoted():
+            for m in self.members(ep):
+                if m.get("name") == self.member_name or self.peer_url() in (m.get("peerURLs") or []):
+                    if not m.get("isLearner"):
+                        return True
+                    try:
+                        self.etcdctl(ep, "member", "promote", format(m["ID"], "x"))
+                        log("info", f"Promoted etcd member {self.member_name} to a voting member")
+                        return True
+                    except Fatal as e:  # "not in sync with leader" until it has caught up
+                        log("debug", str(e))
+                        return False
+            return False
+
+        def check():
             try:
-                with open(tokfile) as f:
-                    self.password = parse_token(f.read().strip())[0]
-            except OSError:
+                return promoted()
+            except Fatal as e:
+                raise OSError(str(e)) from None
+
+        wait_until(f"etcd member {self.member_name} promotion", check, self.stop, timeout=120, interval=0.5, child=etcd)
+
+    def etcd_healthy(self):
+        api = Api(
+            "https://127.0.0.1:2379",
+            ca=self.t("etcd", "server-ca.crt"),
+            cert=self.t("etcd", "client.crt"),
+            key=self.t("etcd", "client.key"),
+            timeout=3,
+        )
+        return str(api.get("/health").get("health")) == "true"
+
+    # -- certificates and files
+
+    def ensure_ca(self):
+        os.makedirs(os.path.join(self.tls, "etcd"), mode=0o700, exist_ok=True)
+        for base, cn in (
+            ("server-ca", "k3s-server-ca"),
+            ("client-ca", "k3s-client-ca"),
+            ("request-header-ca", "k3s-request-header-ca"),
+            ("etcd/server-ca", "etcd-server-ca"),
+            ("etcd/peer-ca", "etcd-peer-ca"),
+        ):
+            if not os.path.exists(self.t(base + ".crt")):
+                new_ca(self.t(base), cn)
+        if not os.path.exists(self.t("service.key")):  # RSA, like K3s' (PKCS#1: what the components read)
+            openssl(["genrsa", "-traditional", "-out", self.t("service.key.tmp"), "2048"])
+            os.chmod(self.t("service.key.tmp"), 0o600)
+            os.replace(self.t("service.key.tmp"), self.t("service.key"))
+
+    def fetch_bootstrap(self):
+        """A joining server: the cluster CA (discovery, checked against the token's hash), then the
+        bootstrap data (the CAs and the service-account key) with the token."""
+        ca = discover_ca(self.upstream, self.given_hash, self.stop)
+        if ca is None:
+            return False
+        ca_file = self.t("server-ca.crt")
+        write_file(ca_file, ca, 0o644)
+        api = Api(self.upstream, ca=ca_file, token=self.password)
+
+        def get():
+            try:
+                return api.get(f"/api/v1/namespaces/kube-system/secrets/{BOOTSTRAP_SECRET}")
+            except ApiError as e:
+                if e.status == 401:
+                    fatal(f"Failed to join {self.upstream}: 401 token rejected: the token does not match this cluster")
+                if e.status == 403:
+                    fatal(f"Failed to join {self.upstream}: 403 the token is not a server token")
+                raise
+
+        secret = wait_until(f"bootstrap data from {self.upstream}", get, self.stop, log_every=5)
+        if secret is None:
+            return False
+        data = secret.get("data") or {}
+        if (secret.get("metadata", {}).get("annotations") or {}).get("standin.k3s/datastore") != "etcd":
+            fatal(
+                f"Failed to join {self.upstream}: this server uses the embedded SQLite datastore, not etcd: "
+                "start the first server with --cluster-init to join more servers"
+            )
+        for rel in SHARED_TLS:
+            key = rel.replace("/", "-")
+            if key not in data:
+                fatal(f"bootstrap data from {self.upstream} has no {rel}")
+            write_file(self.t(rel), base64.b64decode(data[key]), 0o600 if rel.endswith(".key") else 0o644)
+        return True
+
+    def leaf_certs(self):
+        t = self.t
+        names = [
+            "kubernetes",
+            "kubernetes.default",
+            "kubernetes.default.svc",
+            f"kubernetes.default.svc.{CLUSTER_DOMAIN}",
+            "localhost",
+            hostname(),
+            self.name,
+        ]
+        ips = ["127.0.0.1", self.ip, self.advertise, self.service_ip]
+        if self.bind not in ("0.0.0.0", "::", ""):
+            ips.append(self.bind)
+        for san in as_list(self.cfg.get("tls-san")):
+            (ips if is_ip(san) else names).append(san)
+        new_cert(
+            t("serving-kube-apiserver"),
+            t("server-ca"),
+            "kube-apiserver",
+            server=True,
+            client=False,
+            sans=san_list(names, ips),
+        )
+        new_cert(t("client-admin"), t("client-ca"), "system:admin", ["system:masters"])
+        new_cert(t("client-controller"), t("client-ca"), "system:kube-controller-manager")
+        new_cert(t("client-scheduler"), t("client-ca"), "system:kube-scheduler")
+        new_cert(t("client-kube-apiserver"), t("client-ca"), "system:kube-apiserver", ["system:masters"])
+        new_cert(t("client-auth-proxy"), t("request-header-ca"), "system:auth-proxy")
+        etcd_sans = san_list(["localhost", hostname()], ["127.0.0.1", self.ip])
+        new_cert(
+            t("etcd", "server-client"), t("etcd", "server-ca"), "etcd-server", server=True, client=True, sans=etcd_sans
+        )
+        new_cert(
+            t("etcd", "peer-server-client"), t("etcd", "peer-ca"), "etcd-peer", server=True, client=True, sans=etcd_sans
+        )
+        new_cert(t("etcd", "client"), t("etcd", "server-ca"), "etcd-client")
+        # the server is a node too: its kubelet credentials, minted here (agents use a CSR)
+        a = self.node.agent_dir
+        os.makedirs(a, mode=0o700, exist_ok=True)
+        shutil.copyfile(t("server-ca.crt"), os.path.join(a, "server-ca.crt"))
+        new_cert(os.path.join(a, "client-kubelet"), t("client-ca"), f"system:node:{self.name}", ["system:nodes"])
+        # kubeconfigs of the components (K3s keeps them in server/cred)
+        for kind, cert in (
+            ("admin", "client-admin"),
+            ("controller", "client-controller"),
+            ("scheduler", "client-scheduler"),
+        ):
+            write_kubeconfig(
+                os.path.join(self.cred, f"{kind}.kubeconfig"),
+                kubeconfig_doc(self.local_url, ca_file=t("server-ca.crt"), cert=t(cert + ".crt"), key=t(cert + ".key")),
+            )
+
+    def token_files(self):
+        """server/token (K10<CA hash>::server:<token>), node-token → token, agent-token; the API
+        servers' static tokens (server/cred/passwd) for the join."""
+        h = ca_hash(pem(self.t("server-ca.crt")))
+        if self.given_hash and self.given_hash != h:
+            fatal("token CA hash does not match the cluster CA certificate hash")
+        full = f"K10{h}::server:{self.password}"
+        write_file(os.path.join(self.sdir, "token"), full + "\n", 0o600)
+        agent = f"K10{h}::node:{self.agent_password}" if self.agent_password else full
+        write_file(os.path.join(self.sdir, "agent-token"), agent + "\n", 0o600)
+        nt = os.path.join(self.sdir, "node-token")
+        if not os.path.islink(nt):
+            try:
+                os.unlink(nt)
+            except FileNotFoundError:
+                pass
+            os.symlink(os.path.join(self.sdir, "token"), nt)
+
+        def csv(s):
+            return '"' + s.replace('"', '""') + '"' if any(c in s for c in ',"\n') else s
+
+        lines = [f'{csv(self.password)},server,server,"k3s:server,system:bootstrappers"']
+        if self.agent_password and self.agent_password != self.password:
+            lines.append(f"{csv(self.agent_password)},node,node,system:bootstrappers")
+        write_file(os.path.join(self.cred, "passwd"), "\n".join(lines) + "\n", 0o600)
+
+    # -- components
+
+    def spawn(self, name, argv):
+        c = Child(name, argv, self.unit)
+        c.start()
+        self.children[name] = c
+        return c
+
+    def start_apiserver(self):
+        t = self.t
+        defaults = [
+            f"--advertise-address={self.advertise}",
+            "--allow-privileged=true",
+            "--anonymous-auth=true",
+            f"--api-audiences={SA_ISSUER},k3s",
+            "--authorization-mode=Node,RBAC",
+            f"--bind-address={self.bind}",
+            f"--secure-port={self.port}",
+            f"--cert-dir={os.path.join(self.tls, 'temporary-certs')}",
+            f"--client-ca-file={t('client-ca.crt')}",
+            "--enable-admission-plugins=NodeRestriction",
+            "--enable-aggregator-routing=true",
+            f"--etcd-cafile={t('etcd', 'server-ca.crt')}",
+            f"--etcd-certfile={t('etcd', 'client.crt')}",
+            f"--etcd-keyfile={t('etcd', 'client.key')}",
+            "--etcd-servers=https://127.0.0.1:2379",
+            f"--kubelet-client-certificate={t('client-kube-apiserver.crt')}",
+            f"--kubelet-client-key={t('client-kube-apiserver.key')}",
+            "--profiling=false",
+            f"--proxy-client-cert-file={t('client-auth-proxy.crt')}",
+            f"--proxy-client-key-file={t('client-auth-proxy.key')}",
+            "--requestheader-allowed-names=system:auth-proxy",
+            f"--requestheader-client-ca-file={t('request-header-ca.crt')}",
+            "--requestheader-extra-headers-prefix=X-Remote-Extra-",
+            "--requestheader-group-headers=X-Remote-Group",
+            "--requestheader-username-headers=X-Remote-User",
+            f"--service-account-issuer={SA_ISSUER}",
+            f"--service-account-key-file={t('service.key')}",
+            f"--service-account-signing-key-file={t('service.key')}",
+            f"--service-cluster-ip-range={self.service_cidr}",
+            "--service-node-port-range=30000-32767",
+            "--storage-backend=etcd3",
+            f"--tls-cert-file={t('serving-kube-apiserver.crt')}",
+            f"--tls-private-key-file={t('serving-kube-apiserver.key')}",
+            f"--token-auth-file={os.path.join(self.cred, 'passwd')}",
+        ]
+        argv = [tool("kube-apiserver"), *merge_args(defaults, component_args(self.cfg, "kube-apiserver-arg"))]
+        apiserver = self.spawn("kube-apiserver", argv)
+        self.admin = Api(self.local_url, ca=t("server-ca.crt"), cert=t("client-admin.crt"), key=t("client-admin.key"))
+
+        def readyz():
+            return self.admin.call("GET", "/readyz") == "ok"
+
+        wait_until("kube-apiserver /readyz", readyz, self.stop, timeout=180, child=apiserver)
+
+    def start_controllers(self):
+        t = self.t
+        kc = os.path.join(self.cred, "controller.kubeconfig")
+        defaults = [
+            f"--kubeconfig={kc}",
+            f"--authentication-kubeconfig={kc}",
+            f"--authorization-kubeconfig={kc}",
+            "--bind-address=127.0.0.1",
+            "--secure-port=10257",
+            "--allocate-node-cidrs=true",
+            f"--cluster-cidr={self.cluster_cidr}",
+            f"--service-cluster-ip-range={self.service_cidr}",
+            f"--cluster-signing-kube-apiserver-client-cert-file={t('client-ca.crt')}",
+            f"--cluster-signing-kube-apiserver-client-key-file={t('client-ca.key')}",
+            f"--cluster-signing-kubelet-client-cert-file={t('client-ca.crt')}",
+            f"--cluster-signing-kubelet-client-key-file={t('client-ca.key')}",
+            f"--cluster-signing-kubelet-serving-cert-file={t('server-ca.crt')}",
+            f"--cluster-signing-kubelet-serving-key-file={t('server-ca.key')}",
+            f"--cluster-signing-legacy-unknown-cert-file={t('server-ca.crt')}",
+            f"--cluster-signing-legacy-unknown-key-file={t('server-ca.key')}",
+            "--configure-cloud-routes=false",
+            "--controllers=*,tokencleaner",
+            "--leader-elect=true",
+            "--profiling=false",
+            f"--root-ca-file={t('server-ca.crt')}",
+            f"--service-account-private-key-file={t('service.key')}",
+            "--use-service-account-credentials=true",
+        ]
+        self.spawn(
+            "kube-controller-manager",
+            [
+                tool("kube-controller-manager"),
+                *merge_args(defaults, component_args(self.cfg, "kube-controller-manager-arg")),
+            ],
+        )
+        kc = os.path.join(self.cred, "scheduler.kubeconfig")
+        defaults = [
+            f"--kubeconfig={kc}",
+            f"--authentication-kubeconfig={kc}",
+            f"--authorization-kubeconfig={kc}",
+            "--bind-address=127.0.0.1",
+            "--secure-port=10259",
+            "--leader-elect=true",
+            "--profiling=false",
+        ]
+        self.spawn(
+            "kube-scheduler",
+            [tool("kube-scheduler"), *merge_args(defaults, component_args(self.cfg, "kube-scheduler-arg"))],
+        )
+
+    # -- objects
+
+    def deploy_manifests(self):
+        """server/manifests: K3s' packaged components (minus `disable`) and the stand-in's bootstrap
+        objects, applied at every start like K3s' deploy controller does (server-side apply)."""
+        mdir = os.path.join(self.sdir, "manifests")
+        os.makedirs(mdir, mode=0o700, exist_ok=True)
+        subst = {
+            "%{CLUSTER_DNS}%": self.cluster_dns,
+            "%{CLUSTER_DOMAIN}%": CLUSTER_DOMAIN,
+            "%{DEFAULT_LOCAL_STORAGE_PATH}%": str(
+                self.cfg.get("default-local-storage-path") or os.path.join(self.data_dir, "storage")
+            ),
+            "%{SYSTEM_DEFAULT_REGISTRY}%": (str(self.cfg["system-default-registry"]).rstrip("/") + "/")
+            if self.cfg.get("system-default-registry")
+            else "",
+        }
+        files = []
+        for fname, text in sorted((BAKED.get("manifests") or {}).items()):
+            component = fname.rsplit(".", 1)[0]
+            path = os.path.join(mdir, fname)
+            if component in self.disabled:
+                if os.path.exists(path):
+                    os.unlink(path)
+                continue
+            for k, v in subst.items():
+                text = text.replace(k, v)
+            write_file(path, text, 0o600)
+            files.append(path)
+        # discovery (the CA, readable without credentials) and the bootstrap data (token holders)
+        ca = pem(self.t("server-ca.crt"))
+        info = kubeconfig_doc(f"https://{self.advertise}:{self.port}", ca_data=ca)
+        objs = [
+            {
+                "apiVersion": "v1",
+                "kind": "ConfigMap",
+                "metadata": {"name": "cluster-info", "namespace": "kube-public"},
+                "data": {"kubeconfig": yaml.safe_dump(info, sort_keys=True)},
+            }
+        ]
+        secret = {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": {"name": BOOTSTRAP_SECRET, "namespace": "kube-system", "annotations": {}},
+            "type": "Opaque",
+            "data": {
+                rel.replace("/", "-"): base64.b64encode(open(self.t(rel), "rb").read()).decode() for rel in SHARED_TLS
+            },
+        }
+        # which datastore the cluster has (a joining server refuses to join a "SQLite" one)
+        secret["metadata"]["annotations"]["standin.k3s/datastore"] = self.datastore
+        objs.append(secret)
+        for f in files:
+            with open(f) as fh:
+                objs += [o for o in yaml.safe_load_all(fh) if o]
+        pending = list(objs)
+
+        def apply():
+            while pending:
+                server_side_apply(self.admin, pending[0])
+                pending.pop(0)
+            return True
+
+        wait_until("the packaged manifests", apply, self.stop, timeout=120, interval=1)
+
+    def label_own_node(self):
+        """K3s sets the role labels on server nodes itself (the kubelet may not: NodeRestriction),
+        and, on etcd members, the annotations and the finalizer its etcd controller works with."""
+        labels = {"node-role.kubernetes.io/control-plane": "true", "node-role.kubernetes.io/master": "true"}
+        etcd = self.datastore == "etcd"
+        patch = {"metadata": {"labels": labels}}
+        if etcd:
+            labels["node-role.kubernetes.io/etcd"] = "true"
+            patch["metadata"]["annotations"] = {
+                ETCD_NAME_ANNOTATION: self.member_name,
+                ETCD_ADDRESS_ANNOTATION: self.ip,
+            }
+
+        def apply():
+            n = self.admin.get(f"/api/v1/nodes/{self.name}")
+            if etcd:
+                fins = list(n["metadata"].get("finalizers") or [])
+                if ETCD_FINALIZER not in fins:
+                    patch["metadata"]["finalizers"] = [*fins, ETCD_FINALIZER]
+                    patch["metadata"]["resourceVersion"] = n["metadata"]["resourceVersion"]
+            try:
+                self.admin.merge_patch(f"/api/v1/nodes/{self.name}", patch)
+            except ApiError as e:
+                if e.status == 409:
+                    return False
+                raise
+            return True
+
+        wait_until(f"role labels on node {self.name}", apply, self.stop, timeout=60)
+
+    # -- controllers (every server, each second)
+
+    def sync(self):
+        nodes = self.admin.get("/api/v1/nodes").get("items") or []
+        for n in nodes:
+            md = n["metadata"]
+            if md.get("deletionTimestamp") and ETCD_FINALIZER in (md.get("finalizers") or []):
+                self.remove_etcd_member(n)
+        self.node_hosts(nodes)
+
+    def remove_etcd_member(self, n):
+        """K3s' etcd controller: a deleted server Node takes its etcd member with it (through the
+        etcd API), then the finalizer goes. A server leaves its own removal to the others, unless
+        it is the last voting member (then there is nothing to remove)."""
+        md = n["metadata"]
+        name = (md.get("annotations") or {}).get(ETCD_NAME_ANNOTATION)
+        address = (md.get("annotations") or {}).get(ETCD_ADDRESS_ANNOTATION)
+        try:
+            members = self.members("https://127.0.0.1:2379")
+        except Fatal as e:
+            log("error", f"etcd member list: {e}")
+            return
+        mine = [m for m in members if m.get("name") == self.member_name]
+        target = [
+            m
+            for m in members
+            if (name and m.get("name") == name) or (address and f"https://{address}:2380" in (m.get("peerURLs") or []))
+        ]
+        voters = [m for m in members if not m.get("isLearner")]
+        for m in target:
+            if mine and m["ID"] == mine[0]["ID"]:
+                if len(voters) > 1:
+                    return  # another server removes us
+                log("info", f"Node {md['name']} is the last etcd member: nothing to remove")
+                continue
+            try:
+                self.etcdctl("https://127.0.0.1:2379", "member", "remove", format(m["ID"], "x"))
+                log("info", f"Removed etcd member {m.get('name')} of deleted node {md['name']}")
+            except Fatal as e:
+                if "member not found" not in str(e):
+                    log("error", str(e))
+                    return
+        fins = [f for f in md.get("finalizers") or [] if f != ETCD_FINALIZER]
+        try:
+            self.admin.merge_patch(
+                f"/api/v1/nodes/{md['name']}",
+                {"metadata": {"finalizers": fins, "resourceVersion": md["resourceVersion"]}},
+            )
+        except ApiError as e:
+            if e.status not in (404, 409):
+                raise
+
+    def node_hosts(self, nodes):
+        """K3s keeps the nodes' addresses in the coredns ConfigMap's NodeHosts."""
+        if "coredns" in self.disabled:
+            return
+        lines = []
+        for n in sorted(nodes, key=lambda n: n["metadata"]["name"]):
+            if n["metadata"].get("deletionTimestamp"):
+                continue
+            for a in (n.get("status") or {}).get("addresses") or []:
+                if a.get("type") == "InternalIP":
+                    lines.append(f"{a['address']} {n['metadata']['name']}")
+        want = "\n".join(lines) + "\n"
+        if want == getattr(self, "_node_hosts", None):
+            return
+        try:
+            cm = self.admin.get("/api/v1/namespaces/kube-system/configmaps/coredns")
+        except ApiError as e:
+            if e.status == 404:
+                return
+            raise
+        if (cm.get("data") or {}).get("NodeHosts") != want:
+            self.admin.merge_patch("/api/v1/namespaces/kube-system/configmaps/coredns", {"data": {"NodeHosts": want}})
+        self._node_hosts = want
+
+    # -- run
+
+    def run(self):
+        t0 = time.monotonic()
+        log("info", f"Starting k3s {VERSION} (stand-in: the real etcd, kube-apiserver, controllers and scheduler)")
+        if self.upstream:
+            try:
+                split_url(self.upstream)
+            except ValueError as e:
+                fatal(str(e))
+        if self.cfg.get("flannel-iface"):
+            log("info", "flannel-iface={} (stand-in: no flannel)".format(self.cfg["flannel-iface"]))
+        import_images(self.data_dir)
+        startup_delay(self.stop)
+        if not self.password:
+            tok = read_file(os.path.join(self.sdir, "token"))
+            if tok:
+                self.password = parse_token(tok.strip())[0]
+            else:
                 self.password = secrets.token_hex(24)
                 log("info", "no token configured: generated a random cluster token")
-        if given_hash and not self.upstream and given_hash != ca_hash(self.password):
-            fatal("token CA hash does not match the cluster CA certificate hash")
-        self.cluster = (
-            None
-            if self.upstream
-            else Cluster(os.path.join(self.data_dir, "server", "standin-nodes.json"), cfg, self.etcd)
+        os.makedirs(self.sdir, mode=0o700, exist_ok=True)
+        os.makedirs(self.cred, mode=0o700, exist_ok=True)
+        if self.upstream and not all(os.path.exists(self.t(rel)) for rel in SHARED_TLS):
+            if not self.fetch_bootstrap():
+                return 0
+        self.ensure_ca()
+        self.leaf_certs()
+        self.token_files()
+        if self.stop.is_set():
+            return 0
+        self.datastore = self.etcd_mode()  # before etcd has data of its own
+        self.start_etcd()
+        log("info", f"etcd is up ({since(t0)})")
+        self.start_apiserver()
+        log("info", f"kube-apiserver is ready ({since(t0)})")
+        self.deploy_manifests()
+        self.start_controllers()
+        mode = kubeconfig_mode(self.cfg.get("write-kubeconfig-mode"))
+        kc_path = str(self.cfg.get("write-kubeconfig") or KUBECONFIG)
+        write_kubeconfig(
+            kc_path,
+            kubeconfig_doc(
+                self.local_url,
+                ca_data=pem(self.t("server-ca.crt")),
+                cert=self.t("client-admin.crt"),
+                key=self.t("client-admin.key"),
+                embed=True,
+            ),
+            mode,
         )
-        self.admin_key = None
-
-    # -- auth
-    def token_ok(self, token):
-        pw, h = parse_token(token or "")
-        if h and h != ca_hash(self.password):
-            return False
-        return hmac.compare_digest(pw.encode(), self.password.encode())
-
-    def authorized(self, headers):
-        auth = headers.get("Authorization", "")
-        if auth.startswith("Bearer token:"):
-            return self.token_ok(auth[len("Bearer token:") :])
-        if auth.startswith("Bearer admin:") and self.admin_key:
-            want = hashlib.sha256(self.admin_key.encode()).hexdigest()
-            return hmac.compare_digest(auth[len("Bearer admin:") :].encode(), want.encode())
-        return False
-
-    def upstream_call(self, method, path, body=None):
-        return api_call(
-            method, self.upstream, path, body, headers={"Authorization": "Bearer token:" + self.password}, timeout=10
-        )
-
-    def handle(self, method, path, headers, body):
-        if path in ("/readyz", "/healthz", "/livez"):
-            if self.ready:
-                return 200, "ok"
-            return 500, "[+]ping ok\n[-]poststarthook/standin-startup failed: not finished\nreadyz check failed"
-        if path == "/version":
-            return 200, {"gitVersion": VERSION, "platform": "linux/amd64", "standin": True}
-        if path in (API + "/register", API + "/heartbeat"):
-            if not self.ready:
-                return 503, {"error": "server is not ready"}
-            if not self.token_ok(body.get("token", "")):
-                return 401, {"error": "token rejected: the token does not match this cluster"}
-            if self.cluster is None:
-                return self.upstream_call(method, path, body)
-            if path.endswith("/register"):
-                if body.get("role") == "server" and not self.etcd:
-                    return 400, {
-                        "error": "this server uses the embedded SQLite datastore, not etcd: start the "
-                        "first server with --cluster-init to join more servers"
-                    }
-                return self.cluster.register(body)
-            return self.cluster.heartbeat(body.get("name", ""), body.get("node_password", ""))
-        if path.startswith(API + "/nodes"):
-            if not self.authorized(headers):
-                return 401, {"error": "Unauthorized"}
-            if not self.ready:
-                return 503, {"error": "server is not ready"}
-            if self.cluster is None:
-                return self.upstream_call(method, path, body if method != "GET" else None)
-            rest = path[len(API + "/nodes") :].strip("/")
-            if method == "GET" and not rest:
-                return 200, {"items": self.cluster.list()}
-            parts = rest.split("/")
-            if method == "GET" and len(parts) == 1:
-                n = self.cluster.get(parts[0])
-                return (200, n) if n else (404, {"error": f'nodes "{parts[0]}" not found'})
-            if method == "DELETE" and len(parts) == 1:
-                return self.cluster.op(parts[0], "delete", body)
-            if method == "POST" and len(parts) == 2:
-                return self.cluster.op(parts[0], parts[1], body)
-        return 404, {"error": "not found"}
-
-    def serve(self, bind, port):
-        srv = self
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *a):
-                pass
-
-            def _do(self, method):
-                n = int(self.headers.get("Content-Length") or 0)
-                raw = self.rfile.read(n) if n else b""
+        os.chmod(kc_path, mode)
+        log("info", f"Wrote kubeconfig {kc_path}")
+        node_password()
+        self.node.connect(self.local_url)
+        self.node.register(self.stop)
+        self.label_own_node()
+        self.node.start_kwok()
+        self.children["kwok"] = self.node.kwok
+        wait_until(f"node {self.name} Ready", self.node.ready, self.stop, timeout=120, child=self.node.kwok)
+        if self.stop.is_set():
+            return 0
+        log("info", f"k3s is up and running (stand-in); control plane ready in {since(t0)}")
+        event("ready", self.unit)
+        serve_kubelet_healthz(self.cfg)  # after the event: whoever sees "ok" finds "ready" logged
+        notify_ready()
+        last_sync = 0.0
+        while not self.stop.wait(0.5):
+            self.supervise()
+            if time.monotonic() - last_sync >= 1.0:
+                last_sync = time.monotonic()
                 try:
-                    body = json.loads(raw) if raw else {}
-                except ValueError:
-                    body = {}
-                try:
-                    code, out = srv.handle(method, self.path.split("?")[0], self.headers, body)
-                except OSError as e:
-                    code, out = 503, {"error": f"upstream unavailable: {e}"}
-                data = (out if isinstance(out, str) else json.dumps(out)).encode()
-                self.send_response(code)
-                self.send_header("Content-Type", "text/plain" if isinstance(out, str) else "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
+                    self.sync()
+                except (OSError, ApiError, ssl.SSLError, http.client.HTTPException) as e:
+                    log("error", f"controllers: {e}")
+        return 0
 
-            def do_GET(self):
-                self._do("GET")
+    def supervise(self):
+        """A component that exits is started again (K3s would exit and systemd restart it);
+        etcd that keeps exiting (its member was removed) stays down."""
+        for name, c in list(self.children.items()):
+            if c.alive() or c.restarts < 0:
+                continue
+            rc = c.proc.returncode if c.proc else None
+            if name == "etcd" and "permanently removed from the cluster" in log_tail(c.log_path):
+                log("info", "etcd: this member was removed from the cluster; it stays down")
+                c.restarts = -1
+                continue
+            if c.restarts >= 5:
+                continue
+            c.restarts += 1
+            log("error", f"{name} exited ({rc}); starting it again ({c.restarts}/5)")
+            c.start()
 
-            def do_POST(self):
-                self._do("POST")
-
-            def do_DELETE(self):
-                self._do("DELETE")
-
-        return serve_http(bind, port, Handler, "starting kubernetes: preparing server: listen tcp")
-
-
-def kubeconfig_text(server_url, admin_key):
-    def fake_pem(kind, body):
-        b = base64.b64encode(body.encode()).decode()
-        lines = [b[i : i + 64] for i in range(0, len(b), 64)]
-        return base64.b64encode(
-            ("-----BEGIN {}-----\n{}\n-----END {}-----\n".format(kind, "\n".join(lines), kind)).encode()
-        ).decode()
-
-    ca = fake_pem("CERTIFICATE", "aip stand-in cluster CA (not a real certificate)")
-    cert = fake_pem("CERTIFICATE", "aip stand-in admin client certificate (not real)")
-    key = fake_pem("EC PRIVATE KEY", admin_key)
-    return (
-        "apiVersion: v1\n"
-        "clusters:\n"
-        "- cluster:\n"
-        f"    certificate-authority-data: {ca}\n"
-        f"    server: {server_url}\n"
-        "  name: default\n"
-        "contexts:\n"
-        "- context:\n"
-        "    cluster: default\n"
-        "    user: default\n"
-        "  name: default\n"
-        "current-context: default\n"
-        "kind: Config\n"
-        "preferences: {}\n"
-        "users:\n"
-        "- name: default\n"
-        "  user:\n"
-        f"    client-certificate-data: {cert}\n"
-        f"    client-key-data: {key}\n"
-    )
+    def shutdown(self):
+        log("info", "Shutting down (stand-in): the components first, etcd last")
+        stop_children([c for n, c in self.children.items() if n != "etcd"])
+        if "etcd" in self.children:
+            stop_children([self.children["etcd"]], timeout=5.0)
 
 
-def admin_key_from_kubeconfig(kc):
-    """The admin secret inside a stand-in kubeconfig's client-key-data."""
-    users = kc.get("users") or []
-    if not users:
-        return None
-    data = ((users[0] or {}).get("user") or {}).get("client-key-data")
-    if not data:
-        return None
-    pem = base64.b64decode(data).decode("utf-8", "replace")
-    body = "".join(line for line in pem.splitlines() if not line.startswith("-----"))
-    try:
-        return base64.b64decode(body).decode()
-    except ValueError:
-        return None
+# kind → (API path prefix, resource, namespaced), for the kinds the stand-in applies
+KINDS = {
+    "ServiceAccount": ("/api/v1", "serviceaccounts", True),
+    "ConfigMap": ("/api/v1", "configmaps", True),
+    "Secret": ("/api/v1", "secrets", True),
+    "Service": ("/api/v1", "services", True),
+    "ClusterRole": ("/apis/rbac.authorization.k8s.io/v1", "clusterroles", False),
+    "ClusterRoleBinding": ("/apis/rbac.authorization.k8s.io/v1", "clusterrolebindings", False),
+    "Role": ("/apis/rbac.authorization.k8s.io/v1", "roles", True),
+    "RoleBinding": ("/apis/rbac.authorization.k8s.io/v1", "rolebindings", True),
+    "Deployment": ("/apis/apps/v1", "deployments", True),
+    "StorageClass": ("/apis/storage.k8s.io/v1", "storageclasses", False),
+}
+
+
+def server_side_apply(api, obj):
+    """What `kubectl apply --server-side --force-conflicts --field-manager=k3s` does for one object."""
+    prefix, resource, namespaced = KINDS[obj["kind"]]
+    md = obj["metadata"]
+    ns = f"/namespaces/{md.get('namespace', 'default')}" if namespaced else ""
+    path = f"{prefix}{ns}/{resource}/{md['name']}?fieldManager=k3s&force=true"
+    return api.call("PATCH", path, obj, "application/apply-patch+yaml")
+
+
+def kubeconfig_mode(v):
+    """write-kubeconfig-mode: "0644" (a string), or what YAML made of 0644 unquoted (an int)."""
+    if v is None or v == "":
+        return 0o600
+    if isinstance(v, int):
+        return v if v <= 0o777 else int(str(v), 8)
+    return int(str(v), 8)
+
+
+def discover_ca(url, want_hash, stop):
+    """The cluster CA from kube-public/cluster-info (anonymous; no token is sent before the CA is
+    known). With a K10 token, it must match the token's CA hash."""
+    api = Api(url, timeout=5)
+
+    def get():
+        try:
+            cm = api.get("/api/v1/namespaces/kube-public/configmaps/cluster-info")
+        except ApiError as e:
+            if e.status in (401, 403, 404, 500, 503):
+                return None  # the server is not (fully) up yet
+            raise
+        doc = yaml.safe_load(cm["data"]["kubeconfig"])
+        return base64.b64decode(doc["clusters"][0]["cluster"]["certificate-authority-data"]).decode()
+
+    ca = wait_until(f"the cluster CA from {url}", get, stop, log_every=5)
+    if ca and want_hash and ca_hash(ca) != want_hash:
+        fatal(f"Failed to join {url}: the server's CA does not match the token's CA hash")
+    return ca
 
 
 def cmd_server(args):
     cfg, _ = effective_config(args)
     srv = Server(cfg)
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
-    log("info", f"Starting k3s {VERSION} (stand-in)")
-    data_dir = srv.data_dir
-    bind = str(cfg.get("bind-address") or "")
-    port = int(cfg.get("https-port") or PORT)
-    if cfg.get("flannel-iface"):
-        log("info", "flannel-iface={} (stand-in: no flannel)".format(cfg["flannel-iface"]))
-    httpd = srv.serve(bind, port)
-    import_images(data_dir)
-    sleep_startup(stop)
-    if stop.is_set():
-        return 0
-    address = str(cfg.get("advertise-address") or node_ip(cfg))
-    pw = node_password()
-    reg = {
-        "name": srv.name,
-        "role": "server",
-        "token": full_token(srv.password) if not srv.given_hash else f"K10{srv.given_hash}::server:{srv.password}",
-        "node_password": pw,
-        "address": address,
-        "labels": as_list(cfg.get("node-label")),
-        "taints": as_list(cfg.get("node-taint")),
-        "version": VERSION,
-    }
-    if srv.upstream:
-        register_loop(srv.upstream, reg, stop)
-        if stop.is_set():
-            return 0
-        # a joining server's kubectl goes through its own API (forwarded to the first server)
-    # token files like K3s: server/token (full K10 form), node-token -> token, agent-token
-    tok = full_token(srv.password)
-    write_file(os.path.join(data_dir, "server", "token"), tok + "\n", 0o600)
-    write_file(os.path.join(data_dir, "server", "agent-token"), tok + "\n", 0o600)
-    nt = os.path.join(data_dir, "server", "node-token")
-    if not os.path.islink(nt):
-        try:
-            os.unlink(nt)
-        except FileNotFoundError:
-            pass
-        os.symlink(os.path.join(data_dir, "server", "token"), nt)
-    keyfile = os.path.join(data_dir, "server", "standin-admin.key")
+    signal.signal(signal.SIGTERM, lambda *_: srv.stop.set())
+    signal.signal(signal.SIGINT, lambda *_: srv.stop.set())
     try:
-        with open(keyfile) as f:
-            srv.admin_key = f.read().strip()
-    except OSError:
-        srv.admin_key = secrets.token_hex(32)
-        write_file(keyfile, srv.admin_key + "\n", 0o600)
-    mode = int(str(cfg.get("write-kubeconfig-mode") or "0600"), 8)
-    kc_path = str(cfg.get("write-kubeconfig") or KUBECONFIG)
-    local = "127.0.0.1" if bind in ("", "0.0.0.0") else bind
-    write_file(kc_path, kubeconfig_text(f"https://{local}:{port}", srv.admin_key), mode)
-    log("info", f"Wrote kubeconfig {kc_path}")
-    srv.ready = True
-    if srv.cluster is not None:
-        srv.cluster.register(reg)
-    log("info", f"k3s is up and running (stand-in); node {srv.name} registered")
-    event("ready", os.environ.get("AIP_STANDIN_UNIT", "k3s"))
-    serve_kubelet_healthz(cfg)  # after the event: whoever sees "ok" finds "ready" logged
-    notify_ready()
-    while not stop.wait(HEARTBEAT):
+        return srv.run()
+    except Fatal as e:
+        fatal(str(e))
+    finally:
+        srv.shutdown()
+
+
+# ---------------------------------------------------------------- the agent
+
+
+def agent_credentials(url, password, name, agent_dir, stop):
+    """Kubelet TLS bootstrapping: the node's key, a CertificateSigningRequest sent with the token
+    (a bootstrap identity), approved and signed by kube-controller-manager."""
+    crt = os.path.join(agent_dir, "client-kubelet.crt")
+    key = os.path.join(agent_dir, "client-kubelet.key")
+    stamp = os.path.join(agent_dir, "client-kubelet.standin-subject")
+    if os.path.exists(crt) and read_file(stamp) == name:
+        return True
+    api = Api(url, ca=os.path.join(agent_dir, "server-ca.crt"), token=password)
+    new_key(key)
+    request = csr(key, f"system:node:{name}", ["system:nodes"])
+    body = {
+        "apiVersion": "certificates.k8s.io/v1",
+        "kind": "CertificateSigningRequest",
+        "metadata": {"generateName": "node-csr-"},
+        "spec": {
+            "request": base64.b64encode(request).decode(),
+            "signerName": "kubernetes.io/kube-apiserver-client-kubelet",
+            "usages": ["digital signature", "client auth"],
+        },
+    }
+
+    def post():
         try:
-            if srv.cluster is not None:
-                srv.cluster.heartbeat(srv.name, pw)
-            else:
-                heartbeat(srv.upstream, reg)
-        except OSError as e:
-            log("error", f"heartbeat failed: {e}")
-    log("info", "Shutting down (stand-in)")
-    httpd.shutdown()
-    return 0
+            return api.call("POST", "/apis/certificates.k8s.io/v1/certificatesigningrequests", body)
+        except ApiError as e:
+            if e.status == 401:
+                fatal(f"Failed to join {url}: 401 token rejected: the token does not match this cluster")
+            if e.status == 403:
+                return None  # the bootstrap RBAC is not there yet
+            raise
 
+    created = wait_until("the node certificate request", post, stop, log_every=5)
+    if created is None:
+        return False
+    path = "/apis/certificates.k8s.io/v1/certificatesigningrequests/" + created["metadata"]["name"]
 
-def register_loop(url, reg, stop):
-    """Register with the server at URL; retry while it is unreachable, exit on auth errors."""
-    last_log = 0.0
-    while not stop.is_set():
-        try:
-            code, out = api_call("POST", url, API + "/register", reg, timeout=5)
-        except OSError as e:
-            code, out = None, str(e)
-        if code == 200:
-            log("info", "Registered node {} with {}".format(reg["name"], url))
-            return True
-        if code in (400, 401, 403):
-            msg = out.get("error") if isinstance(out, dict) else out
-            fatal(f"Failed to join {url}: {code} {msg}")
-        if time.time() - last_log > 5:
-            log(
-                "info",
-                "Waiting to retrieve agent configuration; server is not ready: %s"
-                % (out.get("error") if isinstance(out, dict) else out),
-            )
-            last_log = time.time()
-        stop.wait(1.0)
-    return False
+    def issued():
+        st = api.get(path).get("status") or {}
+        for c in st.get("conditions") or []:
+            if c.get("type") in ("Denied", "Failed") and c.get("status") == "True":
+                fatal(f"node certificate request {created['metadata']['name']}: {c.get('type')}: {c.get('message')}")
+        return st.get("certificate")
 
-
-def heartbeat(url, reg):
-    code, out = api_call(
-        "POST",
-        url,
-        API + "/heartbeat",
-        {"name": reg["name"], "token": reg["token"], "node_password": reg["node_password"]},
-        timeout=5,
-    )
-    if code == 404:
-        log("error", "node {} not found on the server (deleted?): not re-registering until restart".format(reg["name"]))
-    elif code != 200:
-        log("error", f"heartbeat: {code} {out}")
+    cert = wait_until("the node certificate (kube-controller-manager signs it)", issued, stop, timeout=300)
+    if cert is None:
+        return False
+    write_file(crt, base64.b64decode(cert), 0o644)
+    write_file(stamp, name, 0o600)
+    log("info", f"Got the node client certificate system:node:{name}")
+    return True
 
 
 def cmd_agent(args):
@@ -1335,688 +1841,140 @@ def cmd_agent(args):
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
-    log("info", f"Starting k3s agent {VERSION} (stand-in)")
+    unit = os.environ.get("AIP_STANDIN_UNIT", "k3s-agent")
+    log("info", f"Starting k3s agent {VERSION} (stand-in: kwok is its kubelet)")
     url = cfg.get("server")
     if not url:
         fatal("--server is required")
+    url = str(url)
     try:
-        split_url(str(url))
+        split_url(url)
     except ValueError as e:
         fatal(str(e))
-    password, given_hash = resolve_token(cfg, "")
-    token = f"K10{given_hash}::server:{password}" if given_hash else password
+    password, given_hash = resolve_token(cfg, required_for="to join a server")
     data_dir = str(cfg.get("data-dir") or DATA_DIR)
     name = str(cfg.get("node-name") or hostname()).lower()
+    node = Node(cfg, name, "agent", data_dir, unit)
     import_images(data_dir)
-    sleep_startup(stop)
-    if stop.is_set():
+    startup_delay(stop)
+    try:
+        t0 = time.monotonic()
+        os.makedirs(node.agent_dir, mode=0o700, exist_ok=True)
+        ca = discover_ca(url, given_hash, stop)
+        if ca is None:
+            return 0
+        write_file(os.path.join(node.agent_dir, "server-ca.crt"), ca, 0o644)
+        node_password()
+        if not agent_credentials(url, password, name, node.agent_dir, stop):
+            return 0
+        node.connect(url)
+        node.register(stop)
+        node.start_kwok()
+        if not wait_until(f"node {name} Ready", node.ready, stop, timeout=120, child=node.kwok):
+            return 0
+        write_file(
+            os.path.join(data_dir, "agent", "standin-registered"),
+            json.dumps({"name": name, "server": url, "time": time.time()}) + "\n",
+            0o600,
+        )
+        log("info", f"k3s agent is up and running (stand-in); node {name} Ready in {since(t0)}")
+        event("ready", unit)
+        serve_kubelet_healthz(cfg)  # after the event: whoever sees "ok" finds "ready" logged
+        notify_ready()
+        while not stop.wait(0.5):
+            if not node.kwok.alive():
+                log("error", f"kwok exited ({node.kwok.proc.returncode}); starting it again")
+                node.kwok.start()
         return 0
-    reg = {
-        "name": name,
-        "role": "agent",
-        "token": token,
-        "node_password": node_password(),
-        "address": node_ip(cfg),
-        "labels": as_list(cfg.get("node-label")),
-        "taints": as_list(cfg.get("node-taint")),
-        "version": VERSION,
-    }
-    if not register_loop(str(url), reg, stop):
-        return 0
-    write_file(
-        os.path.join(data_dir, "agent", "standin-registered"),
-        json.dumps({"name": name, "server": url, "time": time.time()}) + "\n",
-        0o600,
-    )
-    event("ready", os.environ.get("AIP_STANDIN_UNIT", "k3s-agent"))
-    serve_kubelet_healthz(cfg)  # after the event: whoever sees "ok" finds "ready" logged
-    notify_ready()
-    while not stop.wait(HEARTBEAT):
-        try:
-            heartbeat(str(url), reg)
-        except OSError as e:
-            log("error", f"heartbeat failed: {e}")
-    log("info", "Shutting down (stand-in)")
-    return 0
+    except Fatal as e:
+        fatal(str(e))
+    finally:
+        log("info", "Shutting down (stand-in)")
+        if node.kwok is not None:
+            stop_children([node.kwok])
 
 
 # ---------------------------------------------------------------- kubectl
 
-
-class KubectlError(Exception):
-    pass
-
-
-def kc_load(explicit):
-    path = explicit or os.environ.get("KUBECONFIG")
-    if not path:
-        if os.path.exists(KUBECONFIG):
-            path = KUBECONFIG
-        elif os.path.exists(os.path.expanduser("~/.kube/config")):
-            path = os.path.expanduser("~/.kube/config")
-    if not path:
-        raise KubectlError(
-            "The connection to the server localhost:8080 was refused - did you specify the right host or port?"
-        )
-    try:
-        with open(path) as f:
-            kc = yaml_load(f.read()) or {}
-    except PermissionError:
-        if path == KUBECONFIG:
-            log(
-                "warning",
-                f"Unable to read {path}, please start server with --write-kubeconfig-mode or "
-                "--write-kubeconfig-group to modify kube config permissions",
-            )
-        raise KubectlError(f'error: error loading config file "{path}": open {path}: permission denied') from None
-    except FileNotFoundError:
-        raise KubectlError(f"error: stat {path}: no such file or directory") from None
-    clusters = kc.get("clusters") or []
-    if not clusters:
-        raise KubectlError(
-            "The connection to the server localhost:8080 was refused - did you specify the right host or port?"
-        )
-    server = ((clusters[0] or {}).get("cluster") or {}).get("server")
-    return server, admin_key_from_kubeconfig(kc)
-
-
-class Kube:
-    def __init__(self, kubeconfig):
-        self.server, key = kc_load(kubeconfig)
-        self.auth = {"Authorization": "Bearer admin:" + hashlib.sha256((key or "").encode()).hexdigest()}
-
-    def call(self, method, path, body=None):
-        try:
-            return api_call(method, self.server, path, body, headers=self.auth, timeout=15)
-        except (OSError, ValueError):
-            host = self.server.split("://", 1)[-1].rstrip("/")
-            raise KubectlError(
-                f"The connection to the server {host} was refused - did you specify the right host or port?"
-            ) from None
-
-    def nodes(self):
-        code, out = self.call("GET", API + "/nodes")
-        self.check(code, out)
-        return out["items"]
-
-    def node(self, name):
-        code, out = self.call("GET", API + "/nodes/" + name)
-        if code == 404:
-            raise KubectlError(f'Error from server (NotFound): nodes "{name}" not found')
-        self.check(code, out)
-        return out
-
-    @staticmethod
-    def check(code, out):
-        if code == 401:
-            raise KubectlError("error: You must be logged in to the server (Unauthorized)")
-        if code == 503:
-            raise KubectlError(
-                "Error from server (ServiceUnavailable): the server is currently unable to handle the request"
-            )
-        if code != 200:
-            msg = out.get("error") if isinstance(out, dict) else out
-            raise KubectlError(f"Error from server: {msg}")
-
-
-def age(ts_iso):
-    try:
-        import calendar
-
-        t = calendar.timegm(time.strptime(ts_iso, "%Y-%m-%dT%H:%M:%SZ"))
-    except ValueError:
-        return "<unknown>"
-    s = max(0, int(time.time() - t))
-    if s < 120:
-        return f"{s}s"
-    m = s // 60
-    if m < 10:
-        return f"{m}m{s % 60}s" if s % 60 else f"{m}m"
-    if m < 180:
-        return f"{m}m"
-    h = m // 60
-    if h < 8:
-        return f"{h}h{m % 60}m" if m % 60 else f"{h}h"
-    if h < 48:
-        return f"{h}h"
-    return f"{h // 24}d"
-
-
-def node_status(n):
-    ready = next(c for c in n["status"]["conditions"] if c["type"] == "Ready")["status"] == "True"
-    s = "Ready" if ready else "NotReady"
-    if n["spec"].get("unschedulable"):
-        s += ",SchedulingDisabled"
-    return s
-
-
-def node_roles(n):
-    roles = sorted(k.split("/", 1)[1] for k in n["metadata"]["labels"] if k.startswith("node-role.kubernetes.io/"))
-    return ",".join(roles) or "<none>"
-
-
-def table(rows, headers, no_headers):
-    data = ([headers] if not no_headers else []) + rows
-    if not data:
-        return ""
-    widths = [max(len(r[i]) for r in data) for i in range(len(headers))]
-    out = []
-    for r in data:
-        out.append("   ".join(c.ljust(widths[i]) for i, c in enumerate(r)).rstrip())
-    return "\n".join(out) + "\n"
-
-
-# --- JSONPath subset (kubectl -o jsonpath)
-
-
-def _jp_tokens(expr):
-    toks, i = [], 0
-    expr = expr.strip()
-    if expr.startswith("$"):
-        expr = expr[1:]
-    while i < len(expr):
-        c = expr[i]
-        if c == ".":
-            if expr[i : i + 2] == "..":
-                raise KubectlError("error: recursive descent is not supported by the stand-in")
-            j = i + 1
-            while j < len(expr) and expr[j] not in ".[":
-                j += 1
-            if j > i + 1:
-                toks.append(("key", expr[i + 1 : j]))
-            i = j
-        elif c == "[":
-            depth, j = 0, i
-            while j < len(expr):
-                if expr[j] == "[":
-                    depth += 1
-                elif expr[j] == "]":
-                    depth -= 1
-                    if depth == 0:
-                        break
-                j += 1
-            inner = expr[i + 1 : j]
-            i = j + 1
-            if inner == "*":
-                toks.append(("all", None))
-            elif inner.startswith("?("):
-                m = re.match(r"^\?\(@\.([\w.\-/]+)\s*(==|!=)\s*(?:\"([^\"]*)\"|'([^']*)')\)$", inner)
-                if not m:
-                    raise KubectlError(f"error: unsupported filter {inner}")
-                toks.append(("filter", (m.group(1), m.group(2), m.group(3) if m.group(3) is not None else m.group(4))))
-            elif re.match(r"^-?\d+$", inner):
-                toks.append(("index", int(inner)))
-            elif inner[:1] in "'\"":
-                toks.append(("key", inner[1:-1]))
-            else:
-                raise KubectlError(f"error: unsupported JSONPath [{inner}]")
-        else:
-            j = i
-            while j < len(expr) and expr[j] not in ".[":
-                j += 1
-            toks.append(("key", expr[i:j]))
-            i = j
-    return toks
-
-
-def jp_eval(expr, root):
-    vals = [root]
-    for kind, arg in _jp_tokens(expr):
-        nxt = []
-        for v in vals:
-            if kind == "key":
-                if isinstance(v, dict) and arg in v:
-                    nxt.append(v[arg])
-            elif kind == "all":
-                if isinstance(v, list):
-                    nxt += v
-                elif isinstance(v, dict):
-                    nxt += list(v.values())
-            elif kind == "index":
-                if isinstance(v, list) and -len(v) <= arg < len(v):
-                    nxt.append(v[arg])
-            elif kind == "filter":
-                path, op, want = arg
-                for item in v if isinstance(v, list) else [v]:
-                    got = item
-                    for p in path.split("."):
-                        got = got.get(p) if isinstance(got, dict) else None
-                    if (str(got) == want) == (op == "=="):
-                        if got is not None or op == "!=":
-                            nxt.append(item)
-        vals = nxt
-    return vals
-
-
-def _jp_str(v):
-    if isinstance(v, str):
-        return v
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    return json.dumps(v, separators=(",", ":"))
-
-
-def jsonpath(template, obj):
-    """kubectl's template: literal text with {expr}, {range expr}...{end}, {"literal"}."""
-    parts = re.split(r"(\{[^{}]*\})", template)
-    out, _ = _jp_render(parts, 0, obj)
-    return out
-
-
-def _jp_render(parts, i, cur, in_range=False):
-    out = []
-    while i < len(parts):
-        p = parts[i]
-        if not (p.startswith("{") and p.endswith("}")):
-            out.append(p)
-            i += 1
-            continue
-        e = p[1:-1].strip()
-        if e == "end":
-            if in_range:
-                return "".join(out), i + 1
-            raise KubectlError("error: not in range, nothing to end")
-        if e.startswith("range "):
-            items = jp_eval(e[6:].strip().lstrip("@"), cur)
-            body_end = None
-            for item in items:
-                s, body_end = _jp_render(parts, i + 1, item, True)
-                out.append(s)
-            if body_end is None:
-                _, body_end = _jp_render(parts, i + 1, {}, True)
-            i = body_end
-            continue
-        if e.startswith(('"', "'")):
-            out.append(json.loads(e) if e.startswith('"') else e[1:-1])
-            i += 1
-            continue
-        vals = jp_eval(e.lstrip("@"), cur)
-        out.append(" ".join(_jp_str(v) for v in vals))
-        i += 1
-    return "".join(out), i
-
-
-# Flags taking a value that the stand-in accepts and ignores (`--flag value` or `--flag=value`).
-IGNORED_VALUE_FLAGS = (
-    "--namespace",
+# kubectl flags that take a separate value (`--flag value`): to find the verb and its arguments
+KUBECTL_VALUE_FLAGS = {
+    "--kubeconfig",
     "--context",
-    "--request-timeout",
+    "--cluster",
+    "--user",
+    "-n",
+    "--namespace",
+    "-s",
+    "--server",
+    "--token",
+    "-o",
+    "--output",
+    "-l",
+    "--selector",
+    "--field-selector",
+    "--timeout",
     "--grace-period",
     "--pod-selector",
     "--chunk-size",
-    "--cluster",
-    "--user",
-    "--skip-wait-for-delete-timeout",
-)
+    "--request-timeout",
+    "--cache-dir",
+    "--certificate-authority",
+    "--client-certificate",
+    "--client-key",
+    "-v",
+    "--v",
+}
+NODE_VERBS = ("drain", "cordon", "uncordon", "delete", "label", "taint")
+# what kubectl prints when it changed a node → the event the stand-in logs
+NODE_OUTPUT = [
+    (re.compile(r"^node/(\S+) drained$"), "drain"),
+    (re.compile(r"^node/(\S+) cordoned$"), "cordon"),
+    (re.compile(r"^node/(\S+) uncordoned$"), "uncordon"),
+    (re.compile(r'^node "(\S+)" deleted$'), "delete-node"),
+    (re.compile(r"^node/(\S+) (?:un)?labeled$"), "label"),
+    (re.compile(r"^node/(\S+) (?:un)?tainted$"), "taint"),
+]
+
+
+def kubectl_verb(argv):
+    it = iter(argv)
+    for a in it:
+        if a.startswith("-"):
+            if "=" not in a and a in KUBECTL_VALUE_FLAGS:
+                next(it, None)
+            continue
+        return a
+    return None
 
 
 def kubectl(argv):
-    try:
-        return _kubectl(argv)
-    except KubectlError as e:
-        sys.stderr.write(str(e) + "\n")
-        return 1
-
-
-def _kubectl(argv):
-    kubeconfig = None
-    opts = {
-        "output": None,
-        "no_headers": False,
-        "selector": None,
-        "overwrite": False,
-        "show_labels": False,
-        "ignore_not_found": False,
-        "ignore_daemonsets": False,
-        "delete_emptydir_data": False,
-        "force": False,
-        "timeout": None,
-        "for": None,
-        "all": False,
-        "raw": None,
-    }
-    args = []
-    it = iter(argv)
-    for a in it:
-        name, eq, val = a.partition("=")
-        if a in ("-o", "--output"):
-            opts["output"] = next(it, "")
-        elif a.startswith("-o") and not a.startswith("--") and len(a) > 2:
-            opts["output"] = a[2:].lstrip("=")
-        elif name == "--output":
-            opts["output"] = val
-        elif name == "--kubeconfig":
-            kubeconfig = val if eq else next(it, "")
-        elif name in ("--raw",):
-            opts["raw"] = val if eq else next(it, "")
-        elif a in ("-l", "--selector") or name == "--selector":
-            opts["selector"] = val if eq else next(it, "")
-        elif name == "--timeout":
-            opts["timeout"] = val if eq else next(it, "")
-        elif name == "--for":
-            opts["for"] = val if eq else next(it, "")
-        elif a == "-n" or name in IGNORED_VALUE_FLAGS:
-            if not eq:
-                next(it, None)  # `--flag value`: the value is the next word
-        elif a.startswith("-n") and len(a) > 2:  # -nNAMESPACE
-            pass
-        elif name in (
-            "--no-headers",
-            "--overwrite",
-            "--show-labels",
-            "--ignore-not-found",
-            "--ignore-daemonsets",
-            "--delete-emptydir-data",
-            "--delete-local-data",
-            "--force",
-            "--all",
-            "--wait",
-            "--disable-eviction",
-            "--dry-run",
-            "--all-namespaces",
-        ):
-            on = (val.lower() != "false") if eq else True
-            key = {
-                "--delete-local-data": "delete_emptydir_data",
-                "--all-namespaces": None,
-                "--wait": None,
-                "--disable-eviction": None,
-                "--dry-run": None,
-            }.get(name, name[2:].replace("-", "_"))
-            if key:
-                opts[key] = on
-        elif a == "-A":
-            pass
-        elif a.startswith("-") and a != "-":
-            raise KubectlError("error: unknown flag: {} (stand-in kubectl)".format(a.split("=")[0]))
+    """The real kubectl, with K3s' default kubeconfig (/etc/rancher/k3s/k3s.yaml when readable).
+    For node changes (drain, cordon, delete node, ...) it logs what kubectl reports it did to
+    /var/log/aip/events.log."""
+    env = dict(os.environ)
+    explicit = any(a == "--kubeconfig" or a.startswith("--kubeconfig=") for a in argv)
+    if not explicit and not env.get("KUBECONFIG") and os.path.exists(KUBECONFIG):
+        if os.access(KUBECONFIG, os.R_OK):
+            env["KUBECONFIG"] = KUBECONFIG
         else:
-            args.append(a)
-    if not args:
-        sys.stdout.write(
-            f"kubectl (stand-in k3s {VERSION}): get, wait, drain, cordon, uncordon, label, taint, delete, version\n"
-        )
-        return 0
-    verb = args[0]
-    if verb == "version":
-        sys.stdout.write(f"Client Version: {VERSION}\nKustomize Version: v5.0.4-0.20230601165947-6ce0bf390ce3\n")
-        try:
-            kube = Kube(kubeconfig)
-            code, out = kube.call("GET", "/version")
-            if code == 200:
-                sys.stdout.write("Server Version: {}\n".format(out["gitVersion"]))
-        except KubectlError as e:
-            sys.stderr.write(str(e) + "\n")
-            return 1
-        return 0
-    kube = Kube(kubeconfig)
-    if verb == "get" and opts["raw"] is not None:
-        code, out = kube.call("GET", opts["raw"])
-        if code == 200:
-            sys.stdout.write(out if isinstance(out, str) else json.dumps(out))
-            return 0
-        if code == 401:
-            raise KubectlError("error: You must be logged in to the server (Unauthorized)")
-        raise KubectlError(
-            'Error from server (InternalError): an error on the server ("{}") has prevented the '
-            "request from succeeding".format((out if isinstance(out, str) else json.dumps(out)).replace("\n", "\\n"))
-        )
-    resource, names = resource_args(args[1:])
-    if verb == "get":
-        return kubectl_get(kube, resource, names, opts)
-    if verb == "wait":
-        return kubectl_wait(kube, resource, names, opts)
-    if verb in ("drain", "cordon", "uncordon"):
-        if resource not in ("nodes", None) or not names:
-            raise KubectlError(f"error: USAGE: {verb} NODE [flags]")
-        rc = 0
-        for n in names:
-            code, out = kube.call(
-                "POST",
-                f"{API}/nodes/{n}/{verb}",
-                {
-                    "ignore_daemonsets": opts["ignore_daemonsets"],
-                    "delete_emptydir_data": opts["delete_emptydir_data"],
-                    "force": opts["force"],
-                },
+            log(
+                "warning",
+                f"Unable to read {KUBECONFIG}, please start server with --write-kubeconfig-mode or "
+                "--write-kubeconfig-group to modify kube config permissions",
             )
-            if code == 404:
-                raise KubectlError(f'Error from server (NotFound): nodes "{n}" not found')
-            for line in out.get("lines", []) if isinstance(out, dict) else []:
-                sys.stdout.write(line + "\n")
-            if code == 409:
-                err = out["error"]
-                sys.stderr.write(
-                    f'error: unable to drain node "{n}" due to error: {err}, continuing command...\n'
-                    f"There are pending nodes to be drained:\n {n}\n{err}\n"
-                )
-                rc = 1
-                continue
-            Kube.check(code, out)
-        return rc
-    if verb in ("label", "taint"):
-        if resource not in ("nodes",) or not names:
-            raise KubectlError(f"error: the stand-in supports `{verb} node NAME ...` only")
-        node, items = names[0], names[1:]
-        if not items:
-            raise KubectlError(f"error: at least one {verb} update is required")
-        code, out = kube.call(
-            "POST",
-            f"{API}/nodes/{node}/{verb}",
-            {"labels" if verb == "label" else "taints": items, "overwrite": opts["overwrite"]},
-        )
-        if code == 404:
-            raise KubectlError(f'Error from server (NotFound): nodes "{node}" not found')
-        if code == 409:
-            raise KubectlError("error: {}".format(out["error"]))
-        Kube.check(code, out)
-        for line in out.get("lines", []):
-            sys.stdout.write(line + "\n")
-        return 0
-    if verb == "delete":
-        if resource != "nodes" or not names:
-            raise KubectlError("error: the stand-in supports `delete node NAME...` only")
-        rc = 0
-        for n in names:
-            code, out = kube.call("DELETE", f"{API}/nodes/{n}", {})
-            if code == 404:
-                if opts["ignore_not_found"]:
-                    continue
-                sys.stderr.write(f'Error from server (NotFound): nodes "{n}" not found\n')
-                rc = 1
-                continue
-            Kube.check(code, out)
-            for line in out.get("lines", []):
-                sys.stdout.write(line + "\n")
-        return rc
-    raise KubectlError(f'error: unknown command "{verb}" for "kubectl" (stand-in)')
-
-
-def resource_args(rest):
-    """['node', 'a'] / ['node/a'] / ['nodes'] -> ('nodes', [names])"""
-    if not rest:
-        return None, []
-    kinds = {
-        "node": "nodes",
-        "nodes": "nodes",
-        "no": "nodes",
-        "pod": "pods",
-        "pods": "pods",
-        "po": "pods",
-        "namespace": "namespaces",
-        "namespaces": "namespaces",
-        "ns": "namespaces",
-    }
-    first = rest[0]
-    if "/" in first:
-        names = []
-        res = None
-        for r in rest:
-            k, _, n = r.partition("/")
-            if k in kinds:
-                res = kinds[k]
-                names.append(n)
-            else:
-                names.append(r)
-        return res, names
-    if first in kinds:
-        return kinds[first], rest[1:]
-    return "nodes", rest  # drain/cordon NAME
-
-
-def select(nodes, selector):
-    if not selector:
-        return nodes
-    out = []
-    for n in nodes:
-        labels = n["metadata"]["labels"]
-        ok = True
-        for term in selector.split(","):
-            term = term.strip()
-            if "!=" in term:
-                k, v = term.split("!=", 1)
-                ok &= labels.get(k) != v
-            elif "=" in term:
-                k, v = term.split("==" if "==" in term else "=", 1)
-                ok &= labels.get(k) == v
-            elif term.startswith("!"):
-                ok &= term[1:] not in labels
-            else:
-                ok &= term in labels
-        if ok:
-            out.append(n)
-    return out
-
-
-def kubectl_get(kube, resource, names, opts):
-    if resource == "pods":
-        sys.stderr.write("No resources found in default namespace.\n")
-        return 0
-    if resource == "namespaces":
-        rows = [[n, "Active", "1d"] for n in ("default", "kube-node-lease", "kube-public", "kube-system")]
-        sys.stdout.write(table(rows, ["NAME", "STATUS", "AGE"], opts["no_headers"]))
-        return 0
-    if resource != "nodes":
-        raise KubectlError('error: the server doesn\'t have a resource type "%s"' % (resource or ""))
-    if names:
-        items, missing = [], []
-        for n in names:
-            try:
-                items.append(kube.node(n))
-            except KubectlError as e:
-                if opts["ignore_not_found"]:
-                    continue
-                missing.append(str(e))
-        single = len(names) == 1
-    else:
-        items, missing, single = select(kube.nodes(), opts["selector"]), [], False
-    out = opts["output"] or ""
-    rc = 0
-    if missing:
-        for m in missing:
-            sys.stderr.write(m + "\n")
-        rc = 1
-        if not items:
-            return rc
-    obj = (
-        items[0]
-        if single and items
-        else {"apiVersion": "v1", "items": items, "kind": "List", "metadata": {"resourceVersion": ""}}
-    )
-    if out == "json":
-        sys.stdout.write(json.dumps(obj, indent=4) + "\n")
-    elif out == "yaml":
-        sys.stdout.write(yaml_dump(obj))
-    elif out == "name":
-        for n in items:
-            sys.stdout.write("node/{}\n".format(n["metadata"]["name"]))
-    elif out.startswith("jsonpath=") or out.startswith("jsonpath-as-json="):
-        tmpl = out.split("=", 1)[1]
-        if len(tmpl) >= 2 and tmpl[0] == tmpl[-1] and tmpl[0] in "'\"":
-            tmpl = tmpl[1:-1]
-        sys.stdout.write(jsonpath(tmpl, obj))
-    elif out in ("", "wide"):
-        if not items and not names:
-            sys.stderr.write("No resources found\n")
-            return rc
-        headers = ["NAME", "STATUS", "ROLES", "AGE", "VERSION"]
-        if out == "wide":
-            headers += ["INTERNAL-IP", "EXTERNAL-IP", "OS-IMAGE", "KERNEL-VERSION", "CONTAINER-RUNTIME"]
-        if opts["show_labels"]:
-            headers.append("LABELS")
-        rows = []
-        for n in items:
-            row = [
-                n["metadata"]["name"],
-                node_status(n),
-                node_roles(n),
-                age(n["metadata"]["creationTimestamp"]),
-                n["status"]["nodeInfo"]["kubeletVersion"],
-            ]
-            if out == "wide":
-                info = n["status"]["nodeInfo"]
-                row += [
-                    n["status"]["addresses"][0]["address"],
-                    "<none>",
-                    info["osImage"],
-                    info["kernelVersion"],
-                    info["containerRuntimeVersion"],
-                ]
-            if opts["show_labels"]:
-                row.append(",".join("{}={}".format(*kv) for kv in sorted(n["metadata"]["labels"].items())))
-            rows.append(row)
-        sys.stdout.write(table(rows, headers, opts["no_headers"]))
-    else:
-        raise KubectlError(f'error: unable to match a printer suitable for the output format "{out}" (stand-in)')
-    return rc
-
-
-def parse_duration(s):
-    if not s:
-        return 30.0
-    total, num = 0.0, ""
-    units = {"h": 3600, "m": 60, "s": 1}
-    for c in s:
-        if c.isdigit() or c == ".":
-            num += c
-        elif c in units and num:
-            total += float(num) * units[c]
-            num = ""
-        else:
-            raise KubectlError(f"error: invalid duration {s}")
-    if num:
-        total += float(num)
-    return total
-
-
-def kubectl_wait(kube, resource, names, opts):
-    cond = opts["for"] or ""
-    m = re.match(r"^condition=(\w+)(?:=(\w+))?$", cond)
-    if resource != "nodes" or not m:
-        raise KubectlError("error: the stand-in supports `wait --for=condition=Ready node/NAME` only")
-    ctype, want = m.group(1), m.group(2) or "True"
-    deadline = time.time() + parse_duration(opts["timeout"])
-    if opts["all"] and not names:
-        names = [n["metadata"]["name"] for n in kube.nodes()]
-    if not names:
-        raise KubectlError("error: resource(s) were provided, but no name was specified")
-    pending = list(names)
-    while True:
-        for n in list(pending):
-            try:
-                node = kube.node(n)
-            except KubectlError as e:
-                if "NotFound" in str(e):
-                    raise KubectlError(f'Error from server (NotFound): nodes "{n}" not found') from None
-                raise
-            st = [c["status"] for c in node["status"]["conditions"] if c["type"] == ctype]
-            if st and st[0].lower() == want.lower():
-                sys.stdout.write(f"node/{n} condition met\n")
-                pending.remove(n)
-        if not pending:
-            return 0
-        if time.time() >= deadline:
-            raise KubectlError(f"error: timed out waiting for the condition on nodes/{pending[0]}")
-        time.sleep(0.5)
+    binary = tool("kubectl")
+    if kubectl_verb(argv) not in NODE_VERBS:
+        os.execve(binary, ["kubectl", *argv], env)
+    proc = subprocess.Popen([binary, *argv], env=env, stdout=subprocess.PIPE)
+    for raw in proc.stdout:
+        sys.stdout.buffer.write(raw)
+        sys.stdout.flush()
+        line = raw.decode(errors="replace").strip()
+        for pattern, ev in NODE_OUTPUT:
+            m = pattern.match(line)
+            if m:
+                event(ev, m.group(1))
+    return proc.wait()
 
 
 # ---------------------------------------------------------------- entry
@@ -2028,7 +1986,7 @@ def main(argv):
     if prog == "kubectl":
         return kubectl(args)
     if prog in ("crictl", "ctr"):
-        sys.stderr.write(f"{prog}: not simulated by the stand-in k3s\n")
+        sys.stderr.write(f"{prog}: not simulated by the stand-in k3s (there is no container runtime)\n")
         return 1
     if not args or args[0] in ("help", "-h", "--help"):
         sys.stdout.write(

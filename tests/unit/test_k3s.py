@@ -129,6 +129,14 @@ def test_ready_commands_run_on_the_first_server_and_drain_on_delete() -> None:
     assert "kubectl drain" in script_of(ready, "delete")
 
 
+def test_the_first_servers_node_is_removed_last() -> None:
+    """Removing a server's Node removes its etcd member; every removal runs on the first server,
+    so its own Node must go last (a destroy deletes dependents first)."""
+    rec = run_program(cluster_only(servers=3, agents=2))
+    for n in ("s1", "s2", "a0", "a1"):
+        assert f"{CMD}::k3s-s0-ready" in rec.get(f"k3s-{n}-ready").dependencies, n
+
+
 def test_registries_roll_one_node_after_another() -> None:
     rec = run_program(cluster_only(servers=3, agents=2))
     order = ["s0", "s1", "s2", "a0", "a1"]
