@@ -576,8 +576,11 @@ class K3sCluster(pulumi.ComponentResource):
                 metadata=k8s.meta.v1.ObjectMetaPatchArgs(name=node, labels=labels),
                 opts=pulumi.ResourceOptions(parent=self, provider=self.provider, depends_on=after),
             )
+        # K3s deploys a RuntimeClass for every runtime it can find, `nvidia` included (its
+        # packaged `runtimes` manifest): declaring one too would fail as AlreadyExists. Only
+        # when that component is disabled does the program declare it.
         self.runtime_class: pulumi.Resource | None = None
-        if any(p.node.gpu for p in self.plans):
+        if any(p.node.gpu for p in self.plans) and "runtimes" in self._args.cluster.k3s.disable:
             self.runtime_class = k8s.node.v1.RuntimeClass(
                 f"{self._name}-nvidia-runtimeclass",
                 metadata=k8s.meta.v1.ObjectMetaArgs(name="nvidia"),

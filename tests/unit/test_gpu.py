@@ -76,7 +76,10 @@ def test_gpu_nodes_are_labelled_and_the_runtime_class_declared() -> None:
     rec = run_program(gpu_cluster())
     labels = rec.get("k3s-a1-labels", "kubernetes:core/v1:NodePatch").inputs["metadata"]["labels"]
     assert labels == {"nvidia.com/gpu.present": "true", "nvidia.com/gpu.product": "Tesla-V100-SXM2-16GB"}
-    assert rec.get("k3s-nvidia-runtimeclass").inputs["handler"] == "nvidia"
+    # K3s deploys the `nvidia` RuntimeClass itself (its packaged `runtimes`): not declared twice
+    assert not rec.by_type("kubernetes:node.k8s.io/v1:RuntimeClass")
+    own = run_program(with_(gpu_cluster(), "cluster.k3s.disable", ["traefik", "runtimes"]))
+    assert own.get("k3s-nvidia-runtimeclass").inputs["handler"] == "nvidia"
     nodes = {n["name"]: n for n in rec.outputs["nodes"]}
     assert nodes["a1"]["gpu"] is True and nodes["a1"]["gpuResource"] == "nvidia.com/gpu"
     assert nodes["a0"]["gpuResource"] is None
@@ -91,7 +94,7 @@ def test_the_device_plugin_runs_on_exactly_the_gpu_nodes() -> None:
     assert pod["nodeSelector"] == {"nvidia.com/gpu.present": "true"}
     assert {"key": "nvidia.com/gpu", "operator": "Equal", "value": "true", "effect": "NoSchedule"} in pod["tolerations"]
     assert pod["containers"][0]["image"] == "nvcr.io/nvidia/k8s-device-plugin:v0.17.1"
-    assert "kubernetes:node.k8s.io/v1:RuntimeClass::k3s-nvidia-runtimeclass" in ds.dependencies
+    assert pod["runtimeClassName"] == "nvidia"  # K3s' own RuntimeClass
     assert not rec.by_type(RELEASE)
 
 
