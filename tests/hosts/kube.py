@@ -11,11 +11,13 @@ import base64
 import http.client
 import ipaddress
 import json
+import shutil
 import ssl
 import subprocess
 import tempfile
 import threading
 import time
+import weakref
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,6 +36,8 @@ class Kube:
     def __init__(self, kubeconfig: str, server: str | None = None):
         self.dir = Path(tempfile.mkdtemp(prefix="aip-kube-"))
         self.dir.chmod(0o700)
+        # The client key must not outlive the test session in /tmp.
+        weakref.finalize(self, shutil.rmtree, self.dir, ignore_errors=True)
         doc = yaml.safe_load(kubeconfig)
         if server is not None:
             doc["clusters"][0]["cluster"]["server"] = server
