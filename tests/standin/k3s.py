@@ -1713,24 +1713,28 @@ class Server:
             stop_children([self.children["etcd"]], timeout=5.0)
 
 
-# kind → (API path prefix, resource, namespaced), for the kinds the stand-in applies
-KINDS = {
-    "ServiceAccount": ("/api/v1", "serviceaccounts", True),
-    "ConfigMap": ("/api/v1", "configmaps", True),
-    "Secret": ("/api/v1", "secrets", True),
-    "Service": ("/api/v1", "services", True),
-    "ClusterRole": ("/apis/rbac.authorization.k8s.io/v1", "clusterroles", False),
-    "ClusterRoleBinding": ("/apis/rbac.authorization.k8s.io/v1", "clusterrolebindings", False),
-    "Role": ("/apis/rbac.authorization.k8s.io/v1", "roles", True),
-    "RoleBinding": ("/apis/rbac.authorization.k8s.io/v1", "rolebindings", True),
-    "Deployment": ("/apis/apps/v1", "deployments", True),
-    "StorageClass": ("/apis/storage.k8s.io/v1", "storageclasses", False),
-}
+_DISCOVERED = {}  # (host, port, apiVersion) → (path prefix, its resources)
+
+
+def api_resource(api, api_version, kind):
+    """(path prefix, resource, namespaced) of a kind, from the API server's own discovery — what
+    kubectl does — so any kind a packaged manifest names resolves (a hand-kept table of kinds once
+    missed RuntimeClass and every stand-in server exited on runtimes.yaml)."""
+    key = (api.host, api.port, api_version)
+    if key not in _DISCOVERED:
+        prefix = "/api/v1" if api_version == "v1" else f"/apis/{api_version}"
+        _DISCOVERED[key] = (prefix, api.get(prefix).get("resources") or [])
+    prefix, resources = _DISCOVERED[key]
+    for r in resources:
+        if r.get("kind") == kind and "/" not in r["name"]:
+            return prefix, r["name"], bool(r.get("namespaced"))
+    del _DISCOVERED[key]  # asked again next time: a group can be served before all its kinds are
+    raise ApiError(404, f"the API server serves no kind {kind} in {api_version}")
 
 
 def server_side_apply(api, obj):
     """What `kubectl apply --server-side --force-conflicts --field-manager=k3s` does for one object."""
-    prefix, resource, namespaced = KINDS[obj["kind"]]
+    prefix, resource, namespaced = api_resource(api, obj["apiVersion"], obj["kind"])
     md = obj["metadata"]
     ns = f"/namespaces/{md.get('namespace', 'default')}" if namespaced else ""
     path = f"{prefix}{ns}/{resource}/{md['name']}?fieldManager=k3s&force=true"
