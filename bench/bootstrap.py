@@ -8,17 +8,23 @@
    node, by design).
 2. On the SSH test hosts (root, network namespaces; the stand-in K3s runs the real etcd,
    kube-apiserver, controllers and scheduler, kwok as each node's kubelet), driven by
-   tests/hosts/driver.py with the plan's own commands: wall time of a fresh install of 1+1 and
-   1+8 nodes, their ratio (goal ≤ 1.3), the re-run with nothing to do, the SSH sessions each
-   node's sshd started (from its log), the control-plane ready time of the server (from `k3s
-   server`'s start to its Node Ready, as it logs it) and the memory of each host (RSS and PSS
-   of every process in its network namespace, by component).
+   tests/hosts/driver.py with the plan's own commands, for 1 server + 1, 8 and 32 agents, each
+   K3s start-up delayed by --delay (default 20 s: a real agent takes tens of seconds to pull its
+   images and register; with none, the figures measure sshd and sudo on two cores): wall time
+   of a fresh install and its ratios to 1+1 (goal ≤ 1.3) with the machine's CPU busy share and
+   load average beside each; the critical path (the longest chain of dependent steps, their own
+   seconds) minus the K3s start-ups on it (goal: the same for every N, ±10%); per agent, the SSH
+   sessions on its host and about it elsewhere (goal ≤ 2 on its host), the bytes sent and the
+   provisioner's CPU seconds (the ssh/sftp client processes, from wait4, plus the driver's
+   thread; goal: constant); the re-run with nothing to do (goal: 0 sessions) and its wall time;
+   the control-plane ready time and the memory of each host (RSS and PSS by component). The
+   command-line capture daemon of the host tests is left out (its CPU is not the program's).
 3. HA (3 servers + 1 agent): each server's control-plane ready time (the first one's, the
    joiners' — an etcd learner each, promoted), memory per host, then an in-place version change
    rolled one server at a time while every API server is probed (a quorum read every 0.2 s):
    the longest stretch with no API server answering, and each server's own downtime.
 
-    .venv/bin/python bench/bootstrap.py [--delay 0] [--agents 1,8,50] [--host-agents 1,8] [--no-ha] [--no-hosts]
+    .venv/bin/python bench/bootstrap.py [--delay 20] [--agents 1,8,50] [--host-agents 1,8,32] [--no-ha] [--no-hosts]
 """
 
 from __future__ import annotations
@@ -27,11 +33,13 @@ import argparse
 import functools
 import os
 import re
+import resource
 import subprocess
 import sys
 import tempfile
 import time
 from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -40,7 +48,7 @@ sys.path.insert(0, str(ROOT))
 
 from components import kubeconfig as kc  # noqa: E402
 from tests.hosts.conftest import VERSION, bundle, stack_config  # noqa: E402
-from tests.hosts.driver import COMMAND, COPY, Driver, Plan, Resource, Result, build_plan  # noqa: E402
+from tests.hosts.driver import COMMAND, COPY, Action, Driver, Plan, Resource, Result, build_plan  # noqa: E402
 from tests.hosts.kube import Kube, Probe, wait_for  # noqa: E402
 from tests.hosts.testhosts import Host, TestHosts, sshd_log, unsupported_reason  # noqa: E402
 
@@ -280,64 +288,197 @@ def ha_figures(delay: float, work: Path) -> None:
         th.down()
 
 
+def cpu_of_this_process() -> float:
+    """CPU seconds of the provisioner: this process's threads and every child it reaped (the
+    ssh/sftp clients; the test hosts' processes are not its children)."""
+    me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
+
+
+def critical_path(result: Result, plan: Plan) -> tuple[float, list[Action]]:
+    """The longest chain of dependent steps that ran (their own seconds, no waiting): what no
+    amount of parallelism makes shorter."""
+    ran = {a.key: a for a in result.actions}
+
+    @functools.cache
+    def longest(key: str) -> tuple[float, tuple[str, ...]]:
+        deps = [longest(d) for d in plan.resources[key].dependencies if d in ran]
+        t, path = max(deps, default=(0.0, ()))
+        return t + ran[key].seconds, (*path, key)
+
+    t, path = max((longest(k) for k in ran), default=(0.0, ()))
+    return t, [ran[k] for k in path]
+
+
+def k3s_starts(path: list[Action]) -> int:
+    """How many K3s start-ups (each with the stand-in's delay) a chain waits for: one per node
+    whose install is on it."""
+    return len({a.name.removesuffix("-install") for a in path if a.name.endswith("-install")})
+
+
+@dataclass
+class Run:
+    agents: int
+    wall: float
+    busy: float  # the machine's CPU busy share during the install
+    load: float  # 1-minute load average at its end
+    cpu: float  # provisioner CPU seconds
+    critical: float
+    starts: int
+    per_agent: list[tuple[int, int, int, float]]  # (sessions on it, sessions for it elsewhere, bytes, CPU s)
+    rerun_commands: int
+    rerun_wall: float
+
+
+def per_agent(result: Result, agents: list[Host]) -> list[tuple[int, int, int, float]]:
+    """For each agent: SSH sessions on its host, sessions about it on another host (its ready
+    check, on the first server), bytes sent for it, provisioner CPU for it (client + thread)."""
+    out = []
+    for h in agents:
+        on = [a for a in result.actions if a.where.endswith(f"@{h.address}:{h.port}")]
+        about = [a for a in result.actions if f"-{h.name}-" in a.name and a not in on]
+        mine = on + about
+        out.append(
+            (
+                sum(a.sessions for a in on),
+                sum(a.sessions for a in about),
+                sum(a.sent for a in mine),
+                sum(a.client_cpu + a.thread_cpu for a in mine),
+            )
+        )
+    return out
+
+
+def host_run(n: int, delay: float, bundle_dir: Path, work: Path) -> Run:
+    th = TestHosts(n + 1, capture=False)  # the capture daemon's CPU is not the program's
+    hosts = th.up()
+    try:
+        base = {h.name: sessions(h) for h in hosts}  # testhosts' own login check at `up`
+        raw = stack_config(
+            hosts[:1], hosts[1:], bundle_dir=bundle_dir, token="bench-token-0123456789", registry_password="pw"
+        )
+        with Driver(work / f"state-{n}.json") as driver:
+            t0 = time.perf_counter()
+            plan = driver.plan(raw)
+            planned = time.perf_counter() - t0
+            busy0, total0 = cpu_busy()
+            cpu0 = cpu_of_this_process()
+            t0 = time.perf_counter()
+            result = driver.up(raw, plan=plan)
+            wall = time.perf_counter() - t0
+            cpu = cpu_of_this_process() - cpu0
+            busy1, total1 = cpu_busy()
+            load = os.getloadavg()[0]
+            runs = {h.name: tuple(x - y for x, y in zip(sessions(h), base[h.name], strict=True)) for h in hosts}
+            memory = [memory_line(h, "server" if i == 0 else "agent") for i, h in enumerate(hosts)]
+            again = driver.up(raw)
+            driver.destroy()
+        critical, path = critical_path(result, plan)
+        run = Run(
+            agents=n,
+            wall=wall,
+            busy=(busy1 - busy0) / (total1 - total0),
+            load=load,
+            cpu=cpu,
+            critical=critical,
+            starts=k3s_starts(path),
+            per_agent=per_agent(result, hosts[1:]),
+            rerun_commands=sum(a.sessions for a in again.actions),
+            rerun_wall=again.seconds,
+        )
+        print(
+            f"1+{n}: {len(plan.resources)} remote resources (plan {planned:.1f}s); wall {wall:.1f}s; machine CPU busy "
+            f"{100 * run.busy:.0f}% of {os.cpu_count()}, load {load:.1f}; provisioner CPU {cpu:.2f}s"
+        )
+        print(f"     phases ended at: {milestones(result, hosts[0].name)}")
+        print(
+            f"     critical path {critical:.1f}s = {critical - run.starts * delay:.1f}s + {run.starts} K3s start-ups x "
+            f"{delay:g}s delay: " + " → ".join(f"{a.name} {a.seconds:.1f}s" for a in path)
+        )
+        took = ready_seconds(hosts[0])[0]
+        print(f"     {hosts[0].name} control plane ready in {took:.1f}s (k3s server start → its Node Ready)")
+        first = runs[hosts[0].name]
+        agents = sorted({runs[h.name] for h in hosts[1:]})
+        print(
+            f"     SSH sessions (commands + sftp, the hosts' sshd logs): {hosts[0].name} (first server) {first[0]} + "
+            f"{first[1]}; each agent's host {', '.join(f'{c} + {s}' for c, s in agents)}"
+        )
+        on, about, sent, acpu = (sorted({x[i] for x in run.per_agent}) for i in range(4))
+        print(
+            f"     per agent (driver): sessions on its host {'/'.join(map(str, on))}, about it on the first server "
+            f"{'/'.join(map(str, about))}; sent {'/'.join(f'{b / 1e6:.2f} MB' for b in sent[:1] + sent[-1:])} "
+            f"(min/max); provisioner CPU {min(acpu):.3f}–{max(acpu):.3f}s"
+        )
+        print(f"     re-run with nothing to do: {run.rerun_commands} SSH sessions, {run.rerun_wall:.1f}s")
+        print("     memory after the install:")
+        for line in memory if n <= 1 else [*memory[:2], f"     (and {n - 1} more agents like {hosts[1].name})"]:
+            print(line)
+        return run
+    finally:
+        th.down()
+
+
+def goal(ok: bool) -> str:
+    return "✓" if ok else "✗"
+
+
 def host_figures(agent_counts: list[int], delay: float, work: Path) -> None:
     print(
-        f"\n== on the SSH test hosts (stand-in K3s: the real control plane, kwok kubelets; extra start-up delay "
-        f"{delay:g}s, user aiptest, {os.cpu_count()} CPUs)"
+        f"\n== on the SSH test hosts (stand-in K3s: the real control plane, kwok kubelets; start-up delay "
+        f"{delay:g}s per K3s start, user aiptest, {os.cpu_count()} CPUs, no capture daemon)"
     )
     bundle_dir = work / "bundle-hosts"
     bundle(bundle_dir, delay)
-    walls: dict[int, float] = {}
-    for n in agent_counts:
-        th = TestHosts(n + 1)
-        hosts = th.up()
-        try:
-            base = {h.name: sessions(h) for h in hosts}  # testhosts' own login check at `up`
-            raw = stack_config(
-                hosts[:1], hosts[1:], bundle_dir=bundle_dir, token="bench-token-0123456789", registry_password="pw"
-            )
-            with Driver(work / f"state-{n}.json") as driver:
-                busy0, total0 = cpu_busy()
-                t0 = time.perf_counter()
-                plan = driver.plan(raw)
-                planned = time.perf_counter() - t0
-                result = driver.up(raw)
-                wall = time.perf_counter() - t0
-                busy1, total1 = cpu_busy()
-                runs = {h.name: tuple(x - y for x, y in zip(sessions(h), base[h.name], strict=True)) for h in hosts}
-                memory = [memory_line(h, "server" if i == 0 else "agent") for i, h in enumerate(hosts)]
-                again = driver.up(raw)
-                driver.destroy()
-            walls[n] = wall
-            print(
-                f"1+{n}: {len(plan.resources)} remote resources; wall {wall:.1f}s (plan {planned:.1f}s); "
-                f"machine CPU busy {100 * (busy1 - busy0) / (total1 - total0):.0f}%; "
-                f"re-run with nothing to do {again.seconds:.1f}s ({len(again.actions)} commands)"
-            )
-            print(f"     phases ended at: {milestones(result, hosts[0].name)}")
-            took = ready_seconds(hosts[0])[0]
-            print(f"     {hosts[0].name} control plane ready in {took:.1f}s (k3s server start → its Node Ready)")
-            agents = sorted({runs[h.name] for h in hosts[1:]})
-            first = runs[hosts[0].name]
-            print(
-                f"     SSH sessions (commands + sftp) during the install: {hosts[0].name} (first server) "
-                f"{first[0]} + {first[1]}; each agent {', '.join(f'{c} + {s}' for c, s in agents)}"
-            )
-            print("     memory after the install:")
-            for line in memory if n <= 1 else [*memory[:2], f"     (and {n - 1} more agents like {hosts[1].name})"]:
-                print(line)
-        finally:
-            th.down()
-    if len(walls) >= 2:
-        lo, hi = min(walls), max(walls)
-        print(f"\nratio wall(1+{hi}) / wall(1+{lo}) = {walls[hi] / walls[lo]:.2f}  (goal ≤ 1.3)")
+    runs = [host_run(n, delay, bundle_dir, work) for n in agent_counts]
+    one = runs[0]
+    print(f"\n== bootstrap goals (one run; machine: {os.cpu_count()} CPUs, {_mem_gib():.0f} GiB)")
+    for r in runs[1:]:
+        ratio = r.wall / one.wall
+        print(
+            f"wall(1+{r.agents}) / wall(1+{one.agents}) = {ratio:.2f}  {goal(ratio <= 1.3)} (goal ≤ 1.3)   "
+            f"[machine busy {100 * one.busy:.0f}% → {100 * r.busy:.0f}%, load {one.load:.1f} → {r.load:.1f}]"
+        )
+    beyond = [r.critical - r.starts * delay for r in runs]
+    spread = max(beyond) / min(beyond) - 1 if min(beyond) > 0 else float("inf")
+    print(
+        "critical path minus the start-up delays: "
+        + ", ".join(f"1+{r.agents} {b:.1f}s" for r, b in zip(runs, beyond, strict=True))
+        + f"; spread {100 * spread:.0f}%  {goal(spread <= 0.10)} (goal ±10%)"
+    )
+    cpus = [sum(x[3] for x in r.per_agent) / r.agents for r in runs]
+    cspread = max(cpus) / min(cpus) - 1
+    print(
+        "provisioner CPU per agent (its steps' ssh/sftp clients + driver thread): "
+        + ", ".join(f"1+{r.agents} {c:.3f}s" for r, c in zip(runs, cpus, strict=True))
+        + f"; spread {100 * cspread:.0f}%  {goal(cspread <= 0.20)} (goal: constant, ±20%)"
+    )
+    totals = ", ".join(f"1+{r.agents} {r.cpu:.1f}s ({r.cpu / (r.agents + 1):.2f}s/node)" for r in runs)
+    print(f"     whole provisioner process during the install: {totals}")
+    most = max(x[0] for r in runs for x in r.per_agent)
+    print(
+        f"SSH sessions per agent at create, on its host: {most}  {goal(most <= 2)} (goal ≤ 2); "
+        f"plus {max(x[1] for r in runs for x in r.per_agent)} on the first server (its ready check)"
+    )
+    last = runs[-1]
+    print(
+        f"re-run with nothing to do at 1+{last.agents}: {last.rerun_commands} SSH sessions "
+        f"{goal(last.rerun_commands == 0)} (goal 0), {last.rerun_wall:.1f}s"
+    )
+
+
+def _mem_gib() -> float:
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--delay", type=float, default=0.0, help="extra stand-in K3s start-up delay (s)")
+    ap.add_argument(
+        "--delay", type=float, default=20.0, help="stand-in K3s start-up delay (s; a real agent takes tens of seconds)"
+    )
     ap.add_argument("--agents", default="1,8,50", help="agent counts for the plan figures")
-    ap.add_argument("--host-agents", default="1,8", help="agent counts run on the test hosts")
+    ap.add_argument(
+        "--host-agents", default="1,8,32", help="agent counts run on the test hosts (the first is the base)"
+    )
     ap.add_argument("--no-ha", action="store_true", help="skip the 3-server install and rolling upgrade")
     ap.add_argument("--no-hosts", action="store_true", help="plan figures only")
     a = ap.parse_args(argv)

@@ -282,6 +282,22 @@ class Exec:
     stderr: str
     dials: int
     seconds: float
+    cpu: float = 0.0  # CPU seconds of the ssh/sftp client processes, every dial (wait4's rusage)
+
+
+class _Measured(subprocess.Popen[bytes]):
+    """Popen that keeps the child's resource usage when it reaps it (wait4 in place of waitpid)."""
+
+    cpu = 0.0
+
+    def _try_wait(self, wait_flags: int) -> tuple[int, int]:
+        try:
+            pid, sts, ru = os.wait4(self.pid, wait_flags)
+        except ChildProcessError:  # as Popen's own: the child is gone and its status with it
+            return self.pid, 0
+        if pid == self.pid:
+            self.cpu = ru.ru_utime + ru.ru_stime
+        return pid, sts
 
 
 _HOST_KEY_FAILURES = (
@@ -318,6 +334,7 @@ class Ssh:
         self.command_timeout = command_timeout
         self._lock = threading.Lock()
         self._seq = 0
+        self._cpu: dict[int, float] = {}  # thread → client CPU seconds of its current step
         self._wrapper = self._file(
             "ssh-wrapper", '#!/bin/sh\nexec ssh -E "$AIP_SSH_LOG" -o "BatchMode=${AIP_SSH_BATCH:-yes}" "$@"\n', 0o700
         )
@@ -413,6 +430,8 @@ class Ssh:
         dials = 0
         delay = 0.5
         start = time.monotonic()
+        with self._lock:
+            self._cpu[threading.get_ident()] = 0.0
         while True:
             dials += 1
             log = self._log_path()
@@ -430,6 +449,7 @@ class Ssh:
                     r.stderr.decode(errors="replace"),
                     dials,
                     time.monotonic() - start,
+                    self._cpu.pop(threading.get_ident(), 0.0),
                 )
             pinned = conn.host_key or (conn.proxy is not None and conn.proxy.host_key)
             if pinned and any(s in text for s in _HOST_KEY_FAILURES):
@@ -444,17 +464,24 @@ class Ssh:
             delay = min(delay * 1.5, 5.0)
 
     def _run(self, argv: list[str], env: dict[str, str], stdin: bytes | None) -> subprocess.CompletedProcess[bytes]:
-        try:
-            return subprocess.run(
-                argv,
-                input=stdin if stdin is not None else b"",
-                capture_output=True,
-                env={**os.environ, **env},
-                timeout=self.command_timeout,
-                start_new_session=True,  # no controlling tty: SSH_ASKPASS, never a prompt
-            )
-        except subprocess.TimeoutExpired as e:
-            raise StepFailed(f"no answer within {self.command_timeout}s") from e
+        proc = _Measured(
+            argv,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env={**os.environ, **env},
+            start_new_session=True,  # no controlling tty: SSH_ASKPASS, never a prompt
+        )
+        with proc:
+            try:
+                out, err = proc.communicate(stdin if stdin is not None else b"", timeout=self.command_timeout)
+            except subprocess.TimeoutExpired as e:
+                proc.kill()
+                proc.communicate()
+                raise StepFailed(f"no answer within {self.command_timeout}s") from e
+        with self._lock:
+            self._cpu[threading.get_ident()] = self._cpu.get(threading.get_ident(), 0.0) + proc.cpu
+        return subprocess.CompletedProcess(argv, proc.returncode, out, err)
 
     def exec(self, conn: Connection, command: str, stdin: str | None) -> Exec:
         """One connection, one session: `command` as the exec request, `stdin` fed."""
@@ -510,6 +537,8 @@ class State:
 
     def put(self, key: str, entry: dict[str, Any]) -> None:
         with self._lock:
+            if self.resources.get(key) == entry:
+                return  # a same step: the file is not rewritten (at 1+32, 165 rewrites of 2 MB took 6.7 s)
             self.resources[key] = entry
             self._save()
 
@@ -543,6 +572,9 @@ class Action:
     seconds: float = 0.0
     ok: bool = True
     sessions: int = 0  # SSH sessions opened (0: nothing to run, e.g. a CopyToRemote with the same file)
+    sent: int = 0  # bytes handed to the SSH client: command line and stdin, or the uploaded file
+    client_cpu: float = 0.0  # CPU seconds of the ssh/sftp client processes (the provisioner's)
+    thread_cpu: float = 0.0  # CPU seconds of the driver's own thread for this step
     error: str = ""
     stdout: str = ""
     stderr: str = ""
@@ -626,9 +658,10 @@ class Driver:
 
     # -- up / destroy -------------------------------------------------------------------
 
-    def up(self, raw_config: Mapping[str, Any], *, force_update: bool = False) -> Result:
+    def up(self, raw_config: Mapping[str, Any], *, force_update: bool = False, plan: Plan | None = None) -> Result:
+        """Bring the hosts to RAW_CONFIG's plan (PLAN: that plan, already built from it)."""
         t0 = time.monotonic()
-        plan = self.plan(raw_config)
+        plan = plan if plan is not None else self.plan(raw_config)
         result = Result(plan=plan)
         changes = self.changes(plan, force_update)
 
@@ -720,6 +753,7 @@ class Driver:
         if self.hook:
             self.hook("start", op, res)
         t0 = time.monotonic()
+        cpu0 = time.thread_time()
         try:
             outputs: dict[str, str] = {}
             if op == "create":
@@ -749,6 +783,7 @@ class Driver:
             raise StepFailed(f"{res.name} ({res.type}, {op}) on {conn.label}: {e}") from None
         finally:
             action.seconds = time.monotonic() - t0
+            action.thread_cpu = time.thread_time() - cpu0
             with self._actions_lock:
                 result.actions.append(action)
             if self.hook:
@@ -757,8 +792,11 @@ class Driver:
     def _run_command(self, res: Resource, text: str | None, action: Action) -> dict[str, str]:
         if not text:
             return {"stdout": "", "stderr": ""}
-        r = self.ssh.exec(res.connection, text, res.inputs.get("stdin"))
+        stdin = res.inputs.get("stdin")
+        r = self.ssh.exec(res.connection, text, stdin)
         action.sessions += 1
+        action.client_cpu += r.cpu
+        action.sent += len(text.encode()) + len((stdin or "").encode())
         action.stdout, action.stderr = r.stdout, r.stderr
         if r.rc != 0:
             tail = "\n".join((r.stdout + r.stderr).strip().splitlines()[-8:])
@@ -771,6 +809,8 @@ class Driver:
             raise StepFailed("the driver uploads file assets only")
         r = self.ssh.upload(res.connection, Path(asset["path"]), res.inputs["remotePath"])
         action.sessions += 1
+        action.client_cpu += r.cpu
+        action.sent += Path(asset["path"]).stat().st_size
         if r.rc != 0:
             raise StepFailed(f"sftp exit status {r.rc}: {r.stderr.strip()[-500:]}")
         return {}

@@ -153,8 +153,9 @@ class TestHosts:
 
     __test__ = False  # not a pytest test class
 
-    def __init__(self, n: int, state_dir: str | None = None, timeout: float = 120):
+    def __init__(self, n: int, state_dir: str | None = None, timeout: float = 120, capture: bool = True):
         self.n = n
+        self.capture = capture  # False: no command-line capture daemon (cmdlines.log stays empty)
         self.state_dir = state_dir or state_dir_default()
         self.timeout = timeout
         self.hosts: list[Host] = []
@@ -162,7 +163,7 @@ class TestHosts:
         self.down_seconds: float | None = None
 
     def _script(self, *args: str) -> subprocess.CompletedProcess[str]:
-        env = {**os.environ, "AIP_TESTHOSTS_DIR": self.state_dir}
+        env = {**os.environ, "AIP_TESTHOSTS_DIR": self.state_dir, "AIP_TESTHOSTS_CAPTURE": "1" if self.capture else "0"}
         return subprocess.run(
             ["bash", str(SCRIPT), *args], env=env, capture_output=True, text=True, timeout=self.timeout
         )
