@@ -1,8 +1,9 @@
 """GPU cluster layer: what advertises the GPUs of the GPU nodes, and time slicing on it.
 
 The node layer (components/k3s.py, `gpu-node.sh`) installs or checks the NVIDIA driver and
-container toolkit before K3s, which then registers the containerd runtime `nvidia`; the K3s
-component declares the `nvidia` RuntimeClass and labels the GPU nodes
+container toolkit before K3s, which then registers the containerd runtime `nvidia` and (its
+packaged `runtimes` manifest) the `nvidia` RuntimeClass — the K3s component declares it only
+when `runtimes` is disabled — and the K3s component labels the GPU nodes
 `nvidia.com/gpu.present=true` (and `nvidia.com/gpu.product` from `gpuModel`). This layer
 then runs, per `cluster.gpu.plugin`:
 

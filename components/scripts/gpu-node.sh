@@ -2,7 +2,7 @@
 # gpu-node.sh — make a GPU node able to run GPU containers before K3s starts on it: the NVIDIA
 # driver and nvidia-container-toolkit, installed (driver=install) or checked for
 # (driver=preinstalled). K3s finds nvidia-container-runtime when it starts and registers a
-# containerd runtime `nvidia` (the program declares the RuntimeClass); when the runtime
+# containerd runtime `nvidia` (and K3s' packaged RuntimeClass `nvidia`); when the runtime
 # appears on a node whose K3s already runs, K3s is restarted once so it picks it up.
 # Idempotent: a node that has both installs nothing and restarts nothing.
 #
