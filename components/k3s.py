@@ -391,29 +391,37 @@ class K3sCluster(pulumi.ComponentResource):
         k3s = self._args.cluster.k3s
         if k3s.install != "airgap" or k3s.airgap is None:
             return [], {}
+        airgap = k3s.airgap
         base = self._args.base_dir
-        files = {
-            "k3s": k3s.airgap.binary,
-            Path(k3s.airgap.images).name: k3s.airgap.images,
-            "install.sh": k3s.airgap.install_script,
-        }
-        copies: list[pulumi.Resource] = []
-        for remote_name, local in files.items():
-            local_path = Path(local).expanduser()
-            if not local_path.is_absolute():
-                local_path = base / local_path
-            suffix = {"k3s": "binary", "install.sh": "installer"}.get(remote_name, "images")
-            copies.append(
-                remote.CopyToRemote(
-                    f"{self._name}-{plan.node.name}-upload-{suffix}",
-                    connection=self.connection(plan),
-                    source=pulumi.FileAsset(str(local_path)),
-                    remote_path=f"{BUNDLE_DIR}/{remote_name}",
-                    triggers=[plan.node.host],
-                    opts=pulumi.ResourceOptions(parent=self, depends_on=after),
-                )
+
+        def copy(suffix: str, source: pulumi.Asset | pulumi.Archive, remote_path: str) -> pulumi.Resource:
+            return remote.CopyToRemote(
+                f"{self._name}-{plan.node.name}-upload-{suffix}",
+                connection=self.connection(plan),
+                source=source,
+                remote_path=remote_path,
+                triggers=[plan.node.host],
+                opts=pulumi.ResourceOptions(parent=self, depends_on=after),
             )
-        return copies, {"bundle": BUNDLE_DIR, "images": Path(k3s.airgap.images).name}
+
+        if airgap.dir is not None:
+            # One SFTP session. pulumi-command copies a directory given as "dir/" *into*
+            # remotePath (without the slash: to remotePath/<its name>), so the files land where
+            # the three-file form puts them and an upgrade overwrites the old bundle.
+            local = files.resolve(base, airgap.dir)
+            images = files.airgap_images_name(base, "cluster.k3s.airgap.dir", airgap.dir)
+            return [copy("bundle", pulumi.FileArchive(f"{local}/"), BUNDLE_DIR)], {
+                "bundle": BUNDLE_DIR,
+                "images": images,
+            }
+        assert airgap.binary and airgap.images and airgap.install_script  # the model's rule
+        parts = {"binary": ("k3s", airgap.binary), "images": (Path(airgap.images).name, airgap.images)}
+        parts["installer"] = ("install.sh", airgap.install_script)
+        copies = [
+            copy(suffix, pulumi.FileAsset(str(files.resolve(base, local))), f"{BUNDLE_DIR}/{name}")
+            for suffix, (name, local) in parts.items()
+        ]
+        return copies, {"bundle": BUNDLE_DIR, "images": Path(airgap.images).name}
 
     def _gpu_node(self, plan: NodePlan, after: list[pulumi.Resource]) -> list[pulumi.Resource]:
         """A GPU node's driver and container toolkit, before K3s (which then finds the runtime)."""

@@ -166,13 +166,34 @@ class Registries(Model):
 
 
 class Airgap(Model):
-    """The K3s airgap bundle on the provisioner: uploaded to every node."""
+    """The K3s airgap bundle on the provisioner, uploaded to every node: one directory (`dir`,
+    one SFTP session per node) or three files (`binary`, `images`, `installScript`: three)."""
 
-    binary: ProvisionerPath = Field(description="Path of the `k3s` binary on the provisioner.")
-    images: ProvisionerPath = Field(
-        description="Path of the images tarball (`k3s-airgap-images-<arch>.tar[.zst|.gz]`)."
+    dir: ProvisionerPath | None = Field(
+        default=None,
+        description="A directory holding exactly the bundle as K3s publishes it: `k3s`, `install.sh` and one "
+        "`k3s-airgap-images-<arch>.tar[.zst|.gz]`, uploaded whole in one SFTP session per node. Instead of "
+        "`binary`, `images` and `installScript`.",
     )
-    install_script: ProvisionerPath = Field(description="Path of the K3s `install.sh` on the provisioner.")
+    binary: ProvisionerPath | None = Field(default=None, description="Path of the `k3s` binary on the provisioner.")
+    images: ProvisionerPath | None = Field(
+        default=None, description="Path of the images tarball (`k3s-airgap-images-<arch>.tar[.zst|.gz]`)."
+    )
+    install_script: ProvisionerPath | None = Field(
+        default=None, description="Path of the K3s `install.sh` on the provisioner."
+    )
+
+    @model_validator(mode="after")
+    def _one_form(self) -> Airgap:
+        files = {"binary": self.binary, "images": self.images, "installScript": self.install_script}
+        given = [k for k, v in files.items() if v is not None]
+        if self.dir is not None and given:
+            both = ", ".join(f"`{k}`" for k in given)
+            raise ValueError(f"give `dir` or the three files, not both (`dir` and {both})")
+        if self.dir is None and len(given) < 3:
+            missing = ", ".join(f"`{k}`" for k in files if k not in given)
+            raise ValueError(f"the bundle needs `dir`, or `binary`, `images` and `installScript` ({missing} missing)")
+        return self
 
 
 def _traefik() -> list[PACKAGED]:
@@ -216,7 +237,7 @@ class K3s(Model):
     @model_validator(mode="after")
     def _rules(self) -> K3s:
         if self.install == "airgap" and self.airgap is None:
-            raise ValueError("install is 'airgap' but `airgap` (binary, images, installScript) is missing")
+            raise ValueError("install is 'airgap' but `airgap` (dir, or binary, images and installScript) is missing")
         if self.install == "airgap" and self.mirror == "cn":
             raise ValueError("mirror 'cn' only applies to online installs; airgap downloads nothing")
         if self.install == "airgap" and self.installer_sha256 is not None:

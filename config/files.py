@@ -14,10 +14,11 @@ finds the ones in use, and is the one place that resolves, checks and reads them
 from __future__ import annotations
 
 import contextvars
+import fnmatch
 import hashlib
 import types
 import typing
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -149,6 +150,46 @@ def _fact(base_dir: Path, key: str, given: str) -> FileFact:
     return FileFact(key, given)
 
 
+# The images tarball in an airgap bundle directory.
+AIRGAP_IMAGES_GLOB = "k3s-airgap-images-*"
+
+
+def airgap_dir_problem(path: Path) -> str | None:
+    """Why the directory at PATH is not a K3s airgap bundle as `cluster.k3s.airgap.dir` wants it
+    (`k3s`, `install.sh`, one images tarball, nothing else: all of it goes to every node)."""
+    if not path.is_dir():
+        return f"is not a directory: {path}"
+    names = sorted(p.name for p in path.iterdir())
+    images = [n for n in names if fnmatch.fnmatchcase(n, AIRGAP_IMAGES_GLOB)]
+    wrong = [n for n in ("k3s", "install.sh", *images) if n in names and not (path / n).is_file()]
+    if wrong:
+        return f"{path}: not a file: {', '.join(wrong)}"
+    missing = [n for n in ("k3s", "install.sh") if n not in names]
+    if missing or len(images) != 1:
+        lacks = f"missing {', '.join(missing)}; " if missing else ""
+        return (
+            f"{path} must hold k3s, install.sh and exactly one {AIRGAP_IMAGES_GLOB} tarball: "
+            f"{lacks}images tarballs found: {', '.join(images) or 'none'}"
+        )
+    extra = [n for n in names if n not in ("k3s", "install.sh", *images)]
+    if extra:
+        return f"{path} holds more than the bundle (all of it would go to every node): {', '.join(extra)}"
+    return None
+
+
+def airgap_images_name(base_dir: Path, key: str, given: str) -> str:
+    """The images tarball's name in the bundle directory GIVEN (checked by airgap_dir_problem
+    before the program runs); in a review with the directory absent, a placeholder naming it."""
+    path = resolve(base_dir, given)
+    if not path.is_dir() and REVIEW.get() is not None:
+        return f"<{key}: {given} {ABSENT}>"
+    return sorted(p.name for p in path.iterdir() if fnmatch.fnmatchcase(p.name, AIRGAP_IMAGES_GLOB))[0]
+
+
+# What a present file at a key must also be, beyond being there.
+CONTENTS: dict[str, Callable[[Path], str | None]] = {"cluster.k3s.airgap.dir": airgap_dir_problem}
+
+
 def check(cfg: Any, base_dir: Path, review: bool | None = None) -> tuple[list[tuple[str, str]], list[FileFact]]:
     """(problems, facts): every provisioner file in use, and the absent ones as problems —
     unless this is a review (REVIEW set, or REVIEW=True), where absence is only recorded."""
@@ -163,6 +204,10 @@ def check(cfg: Any, base_dir: Path, review: bool | None = None) -> tuple[list[tu
             record.facts[key] = f
         if not f.present and not reviewing:
             problems.append((key, f"file not found on the provisioner: {given}"))
+        elif f.present and key in CONTENTS:  # present but wrong is wrong in a review too
+            problem = CONTENTS[key](resolve(base_dir, given))
+            if problem:
+                problems.append((key, problem))
     return problems, facts
 
 

@@ -122,9 +122,9 @@ def run_program(raw: dict[str, Any], stack: str = "test", project_dir: Path = RO
 
 def stand_in_airgap(dir_: Path) -> None:
     """Files where a stack's airgap/ bundle and certs are expected (content irrelevant to the plan)."""
-    (dir_ / "airgap").mkdir(parents=True, exist_ok=True)
+    (dir_ / "airgap" / "k3s-bundle").mkdir(parents=True, exist_ok=True)
     for name in ("k3s", "k3s-airgap-images-amd64.tar.zst", "install.sh"):
-        (dir_ / "airgap" / name).write_text(f"stand-in {name} for plan tests\n")
+        (dir_ / "airgap" / "k3s-bundle" / name).write_text(f"stand-in {name} for plan tests\n")
     from config.load import read_stack_file
 
     prod, _ = read_stack_file(ROOT / "Pulumi.prod.yaml")

@@ -42,10 +42,12 @@ def stack_config(
     version: str = VERSION,
     dial_error_limit: int = 2,
     per_dial_timeout: int = 3,
+    airgap_files: bool = False,
 ) -> dict[str, Any]:
     """cluster_only() pointed at the test hosts: airgap install from BUNDLE_DIR, SSH as USER with
     the test client key, each host's pinned key (or HOST_KEYS[name]), a registry mirror and a
-    registry login (its password is a secret on stdin)."""
+    registry login (its password is a secret on stdin). The bundle is uploaded as one directory
+    (`airgap.dir`, as Pulumi.prod.yaml does), or with AIRGAP_FILES as its three files."""
     hosts = [*servers, *agents]
     client_key = Path(hosts[0].client_key_path).read_text()
     keys = host_keys or {}
@@ -66,7 +68,9 @@ def stack_config(
                 "binary": str(bundle_dir / "k3s"),
                 "images": str(bundle_dir / IMAGES_NAME),
                 "installScript": str(bundle_dir / "install.sh"),
-            },
+            }
+            if airgap_files
+            else {"dir": str(bundle_dir)},
             "token": token,
             "readyTimeoutSeconds": ready_timeout,
             "registries": {

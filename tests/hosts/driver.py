@@ -211,8 +211,14 @@ def _plain(value: Any) -> Any:
         return {"asset": {"path": str(path), "sha256": _file_sha256(path)}}
     if isinstance(value, pulumi.StringAsset):
         return {"asset": {"text": value.text}}
+    if isinstance(value, pulumi.FileArchive) and Path(str(value.path)).is_dir():
+        path = Path(str(value.path)).resolve()
+        files = sorted(p for p in path.rglob("*") if p.is_file())
+        digest = hashlib.sha256(b"".join(f"{p.relative_to(path)}\0{_file_sha256(p)}\n".encode() for p in files))
+        slash = "/" if str(value.path).endswith("/") else ""  # "dir/": its contents (pulumi-command)
+        return {"archive": {"path": f"{path}{slash}", "sha256": digest.hexdigest()}}
     if isinstance(value, pulumi.Asset | pulumi.Archive):
-        raise DriverError(f"the driver uploads file assets only, not {type(value).__name__}")
+        raise DriverError(f"the driver uploads file assets and directories only, not {type(value).__name__}")
     if isinstance(value, dict):
         return {k: _plain(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
@@ -493,14 +499,24 @@ class Ssh:
 
         return self._dial(conn, once)
 
-    def upload(self, conn: Connection, local: Path, remote_path: str) -> Exec:
-        """SFTP upload of one file; the parent directories of `remote_path` are created."""
-        for p in (str(local), remote_path):
+    def upload(self, conn: Connection, local: Path, remote_path: str, contents: bool = False) -> Exec:
+        """One SFTP session: a file to `remote_path`, or a directory recursively, as
+        pulumi-command copies a FileAsset or a FileArchive of a directory: to
+        `remote_path/<its name>`, or with CONTENTS (a path ending in "/") into `remote_path`
+        itself; missing parent directories are created (v1.2.1)."""
+        dest = PurePosixPath(remote_path)
+        if local.is_dir():
+            top = dest if contents else dest / local.name
+            dirs = [top, *(top / p.relative_to(local).as_posix() for p in sorted(local.rglob("*")) if p.is_dir())]
+            puts = [(p, top / p.relative_to(local).as_posix()) for p in sorted(local.rglob("*")) if p.is_file()]
+        else:
+            dirs, puts = [], [(local, dest)]
+        parents = [str(p) for p in reversed(dest.parents) if str(p) != "/"] + [str(dest)] * bool(dirs)
+        for p in [str(local), *parents, *map(str, dirs), *(str(d) for _, d in puts)]:
             if any(c in p for c in '"\\\n'):
                 raise StepFailed(f"path not supported by the driver's sftp batch: {p!r}")
-        dest = PurePosixPath(remote_path)
-        parents = [str(p) for p in reversed(dest.parents) if str(p) != "/"]
-        batch = "".join(f'-mkdir "{p}"\n' for p in parents) + f'put "{local}" "{dest}"\n'
+        batch = "".join(f'-mkdir "{p}"\n' for p in [*parents, *map(str, dirs)])
+        batch += "".join(f'put "{src}" "{dst}"\n' for src, dst in puts)
 
         def once(log: Path) -> subprocess.CompletedProcess[bytes]:
             opts, env = self.options(conn, log, to_log=False)
@@ -804,13 +820,17 @@ class Driver:
         return {"stdout": r.stdout.removesuffix("\n"), "stderr": r.stderr.removesuffix("\n")}
 
     def _upload(self, res: Resource, action: Action) -> dict[str, str]:
-        asset = res.inputs["source"]["asset"]
+        source = res.inputs["source"]
+        asset = source.get("asset") or source.get("archive") or {}
         if "path" not in asset:
-            raise StepFailed("the driver uploads file assets only")
-        r = self.ssh.upload(res.connection, Path(asset["path"]), res.inputs["remotePath"])
+            raise StepFailed("the driver uploads file assets and directories only")
+        local = Path(asset["path"])
+        r = self.ssh.upload(res.connection, local, res.inputs["remotePath"], contents=asset["path"].endswith("/"))
         action.sessions += 1
         action.client_cpu += r.cpu
-        action.sent += Path(asset["path"]).stat().st_size
+        action.sent += (
+            sum(p.stat().st_size for p in local.rglob("*") if p.is_file()) if local.is_dir() else local.stat().st_size
+        )
         if r.rc != 0:
             raise StepFailed(f"sftp exit status {r.rc}: {r.stderr.strip()[-500:]}")
         return {}

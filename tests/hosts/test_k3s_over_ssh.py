@@ -117,6 +117,9 @@ class Env:
         return self.work / f"state-{self._states}.json"
 
     def config(self, servers: list[int], agents: list[int], upgraded: bool = False, **kw: Any) -> dict[str, Any]:
+        """The lifecycle's stack: the bundle as one directory until the upgrade, which also moves to
+        the three-file form (both forms put the same files in the same place on the nodes)."""
+        kw.setdefault("airgap_files", upgraded)
         return stack_config(
             [self.h(i) for i in servers],
             [self.h(i) for i in agents],
@@ -456,6 +459,9 @@ def test_install_one_server_two_agents(env: Env, life: Lifecycle) -> None:
     # and no platform layer adds entries, so creating them runs nothing
     sessions = {a.name: a.sessions for a in result.actions}
     assert sessions == {n: 0 if n.endswith("-registries") else 1 for n in sessions}
+    # the bundle directory is one upload per node (one SFTP session), the install one command
+    copies = sorted(a.name for a in result.actions if a.type == COPY)
+    assert copies == [f"k3s-{h}-upload-bundle" for h in ("h1", "h2", "h3")]
     assert "pulumi:providers:kubernetes::k3s-provider" in plan.not_created
 
     for h, role in ((h1, "server"), (h2, "agent"), (h3, "agent")):
@@ -662,10 +668,7 @@ def test_removing_an_agent_drains_deletes_uninstalls_it_and_touches_no_other_hos
     h1, h2 = env.h(1), env.h(2)
     assert result.ops() == {"k3s-h2-ready": "delete", "k3s-h2-install": "delete"}
     deleted = sorted(a.name for a in result.actions)
-    assert deleted == sorted(
-        ["k3s-h2-ready", "k3s-h2-install", "k3s-h2-registries"]
-        + [f"k3s-h2-upload-{k}" for k in ("binary", "images", "installer")]
-    )
+    assert deleted == sorted(["k3s-h2-ready", "k3s-h2-install", "k3s-h2-registries", "k3s-h2-upload-bundle"])
     ready_del = next(a for a in result.actions if a.name == "k3s-h2-ready")
     install_del = next(a for a in result.actions if a.name == "k3s-h2-install")
     assert ready_del.where.split("@")[1].startswith(h1.address), "drain + delete Node run on the first server"
@@ -757,6 +760,11 @@ def test_version_change_restarts_one_server_at_a_time_and_the_api_stays_up(env: 
     ops = result.ops()
     for n in [*servers, agent]:
         assert ops[f"k3s-{n}-install"] == "update", f"{n}: {ops}"
+        # the upgrade's stack also moves from the bundle directory to its three files (the old
+        # upload's delete opens no session: pulumi-command never deletes what it copied)
+        every = {a.name: a.op for a in result.actions}
+        assert every[f"k3s-{n}-upload-bundle"] == "delete"
+        assert {ops[f"k3s-{n}-upload-{k}"] for k in ("binary", "images", "installer")} == {"create"}
         assert "upgrading K3s v1.30.4+k3s1 -> v1.30.4+k3s2" in result.outputs[f"k3s-{n}-install"]["stdout"]
     restarted, back = {}, {}
     for n in [*servers, agent]:

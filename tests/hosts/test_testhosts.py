@@ -260,7 +260,8 @@ def test_server_and_agent(cluster: Cluster) -> None:
     r = install(h2, "agent", cluster.token, agent_cfg, user="aiptest")
     assert r.returncode == 0, r.stdout + r.stderr
     assert wait_until(lambda: ready(h1, "h2") == "True"), ready(h1, "h2")
-    assert h2.path("/var/lib/rancher/k3s/agent/standin-registered").exists()
+    # the agent writes its marker once it sees its own Node Ready (its poll lags the server's view)
+    assert wait_until(lambda: h2.path("/var/lib/rancher/k3s/agent/standin-registered").exists())
     r = kubectl(h1, "get node h2 -o 'jsonpath={.metadata.labels.pool}'")
     assert r.stdout == "a"
 

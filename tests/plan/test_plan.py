@@ -172,9 +172,7 @@ def test_prod_plans_on_a_bare_clone_and_records_the_provisioner_files(tmp_path: 
     assert violations == []
     absent = {f.key for f in rec.files if not f.present}
     assert {
-        "cluster.k3s.airgap.binary",
-        "cluster.k3s.airgap.images",
-        "cluster.k3s.airgap.installScript",
+        "cluster.k3s.airgap.dir",
         "octopus.repo.caFile",
         "cluster.gpu.airgap.packages[0]",
     } <= absent
@@ -185,11 +183,16 @@ def test_prod_plans_on_a_bare_clone_and_records_the_provisioner_files(tmp_path: 
     rec2, _ = planmod.build_plan(bare / "Pulumi.prod.yaml")
     facts = {f.key: f for f in rec2.files}
     assert all(f.present for f in facts.values())
-    binary = facts["cluster.k3s.airgap.binary"]
-    assert binary.size == len("stand-in k3s for plan tests\n") and len(binary.sha256 or "") == 64
+    bundle = facts["cluster.k3s.airgap.dir"]
+    names = ("k3s", "k3s-airgap-images-amd64.tar.zst", "install.sh")
+    assert bundle.size == sum(len(f"stand-in {n} for plan tests\n") for n in names) and len(bundle.sha256 or "") == 64
     planmod.write_plan(rec2, [], tmp_path / "out")
     files = json.loads((tmp_path / "out" / "files.json").read_text())
-    assert files["cluster.k3s.airgap.binary"] == {"path": "airgap/k3s", "size": binary.size, "sha256": binary.sha256}
+    assert files["cluster.k3s.airgap.dir"] == {
+        "path": "airgap/k3s-bundle",
+        "size": bundle.size,
+        "sha256": bundle.sha256,
+    }
 
 
 def test_the_program_under_the_engine_still_refuses_absent_files(tmp_path: Path) -> None:
@@ -200,5 +203,5 @@ def test_the_program_under_the_engine_still_refuses_absent_files(tmp_path: Path)
 
     (tmp_path / "Pulumi.prod.yaml").write_text((ROOT / "Pulumi.prod.yaml").read_text())
     raw, _ = read_stack_file(tmp_path / "Pulumi.prod.yaml")
-    with pytest.raises(pulumi.RunError, match=r"ai-platform:cluster\.k3s\.airgap\.binary: file not found"):
+    with pytest.raises(pulumi.RunError, match=r"ai-platform:cluster\.k3s\.airgap\.dir: file not found"):
         mockrun.run(raw, "prod", tmp_path)  # not a review: as `pulumi preview` / `pulumi up` run it

@@ -42,7 +42,7 @@ def test_prod_without_bundle_names_the_keys() -> None:
     msgs = problems(
         __import__("config.load", fromlist=["x"]).read_stack_file(ROOT / "Pulumi.prod.yaml")[0], Path("/nonexistent")
     )
-    assert any(m.startswith("ai-platform:cluster.k3s.airgap.binary: file not found") for m in msgs)
+    assert any(m.startswith("ai-platform:cluster.k3s.airgap.dir: file not found") for m in msgs)
 
 
 def test_minimal_cluster_is_valid() -> None:
@@ -168,6 +168,44 @@ def test_airgap_files_must_exist(tmp_path: Path) -> None:
         "ai-platform:cluster.k3s.airgap.images: file not found on the provisioner: img.tar",
         "ai-platform:cluster.k3s.airgap.installScript: file not found on the provisioner: install.sh",
     ]
+
+
+def test_airgap_is_a_directory_or_three_files_not_both_nor_part(tmp_path: Path) -> None:
+    both = cluster_only(install="airgap", airgap={"dir": "bundle", "binary": "k3s"})
+    assert any(
+        m.startswith("ai-platform:cluster.k3s.airgap: ") and "give `dir` or the three files, not both" in m
+        for m in problems(both, tmp_path)
+    )
+    part = cluster_only(install="airgap", airgap={"binary": "k3s", "images": "img.tar"})
+    assert any(
+        m.startswith("ai-platform:cluster.k3s.airgap: ") and "`installScript` missing" in m for m in problems(part)
+    )
+
+
+@pytest.mark.parametrize(
+    ("present", "says"),
+    [
+        (["k3s", "install.sh"], "images tarballs found: none"),
+        (["k3s", "k3s-airgap-images-amd64.tar.zst"], "missing install.sh"),
+        (
+            ["k3s", "install.sh", "k3s-airgap-images-amd64.tar", "k3s-airgap-images-arm64.tar"],
+            "images tarballs found: k3s-airgap-images-amd64.tar, k3s-airgap-images-arm64.tar",
+        ),
+        (["k3s", "install.sh", "k3s-airgap-images-amd64.tar", "notes.txt"], "more than the bundle"),
+    ],
+)
+def test_airgap_directory_must_hold_exactly_the_bundle_in_a_review_too(
+    tmp_path: Path, present: list[str], says: str
+) -> None:
+    (tmp_path / "b").mkdir()
+    for name in present:
+        (tmp_path / "b" / name).write_text(name)
+    raw = cluster_only(install="airgap", airgap={"dir": "b"})
+    for review in (False, True):
+        with pytest.raises(ConfigError) as err:
+            validate(raw, tmp_path, review=review)
+        (msg,) = [str(p) for p in err.value.problems]
+        assert msg.startswith("ai-platform:cluster.k3s.airgap.dir: ") and says in msg, msg
 
 
 def test_encrypted_value_on_plain_field_is_refused(tmp_path: Path) -> None:
@@ -387,6 +425,6 @@ def test_strict_check_refuses_absent_provisioner_files_review_lists_them(
     prod.write_text((ROOT / "Pulumi.prod.yaml").read_text())
     assert stacks_cli(["check", str(prod)]) == 0
     out = capsys.readouterr().out
-    assert "cluster.k3s.airgap.binary: airgap/k3s — absent here — required at pulumi up" in out
+    assert "cluster.k3s.airgap.dir: airgap/k3s-bundle — absent here — required at pulumi up" in out
     assert stacks_cli(["check", "--strict", str(prod)]) == 1
-    assert "ai-platform:cluster.k3s.airgap.binary: file not found on the provisioner" in capsys.readouterr().err
+    assert "ai-platform:cluster.k3s.airgap.dir: file not found on the provisioner" in capsys.readouterr().err

@@ -230,6 +230,27 @@ def test_airgap_uploads_bundle_then_installs_without_download(tmp_path: Any) -> 
             assert sorted(d.dependencies) == first, d.name
 
 
+def test_airgap_bundle_directory_goes_up_in_one_copy_per_node(tmp_path: Any) -> None:
+    bundle = tmp_path / "k3s-bundle"
+    bundle.mkdir()
+    for f in ("k3s", "k3s-airgap-images-arm64.tar.gz", "install.sh"):
+        (bundle / f).write_text(f)
+    rec = run_program(cluster_only(install="airgap", airgap={"dir": str(bundle)}))
+    for node in ("s0", "a0"):
+        (copy,) = [d for d in rec.by_type("command:remote:CopyToRemote") if d.name.startswith(f"k3s-{node}-")]
+        assert copy.name == f"k3s-{node}-upload-bundle"
+        # "dir/": pulumi-command copies the directory's contents into remotePath, where the
+        # three-file form puts the files (without the slash: into remotePath/k3s-bundle)
+        assert copy.inputs["source"] == {"archive": {"path": f"{bundle}/"}}
+        assert copy.inputs["remotePath"] == "/var/tmp/ai-platform/k3s-airgap"
+        inst = rec.get(f"k3s-{node}-install")
+        assert f"command:remote:CopyToRemote::{copy.name}" in inst.dependencies
+        a = args_of(inst)
+        assert a["bundle"] == "/var/tmp/ai-platform/k3s-airgap" and a["images"] == "k3s-airgap-images-arm64.tar.gz"
+    agent_copy = rec.get("k3s-a0-upload-bundle")
+    assert agent_copy.dependencies == ["command:remote:CopyToRemote::k3s-s0-upload-bundle"]
+
+
 def test_online_cn_mirror() -> None:
     rec = run_program(cluster_only(mirror="cn"))
     assert args_of(rec.get("k3s-s0-install"))["mirror"] == "cn"
