@@ -69,7 +69,7 @@ if [ "${current}" != "${version}" ] || [ -f "${pending}" ]; then
     : >"${pending}"
     install -D -m 0755 "${bundle}/k3s" "${ROOT}/usr/local/bin/k3s"
     install -D -m 0644 "${bundle}/${images}" "${ROOT}/var/lib/rancher/k3s/agent/images/${images}"
-    INSTALL_K3S_SKIP_DOWNLOAD=true sh "${bundle}/install.sh"
+    run_installer "${svc}" env INSTALL_K3S_SKIP_DOWNLOAD=true sh "${bundle}/install.sh"
   else
     installer="${PAYLOAD_DIR}/install.sh"
     url=$(arg installer)
@@ -80,11 +80,11 @@ if [ "${current}" != "${version}" ] || [ -f "${pending}" ]; then
       die "the K3s installer from ${url} does not have the sha256 cluster.k3s.installerSha256 pins (${sha})"
     fi
     : >"${pending}"
-    sh "${installer}"
+    run_installer "${svc}" sh "${installer}"
   fi
   for f in "${changed[@]}"; do forget_backup "${f}"; done
   [ "$(installed_version)" = "${version}" ] || die "installer finished but k3s reports '$(installed_version)', not ${version}"
-  wait_ready "${role}" "${svc} ready" "${timeout}" || die "K3s did not become ready on this node"
+  wait_ready "${role}" "${svc} ready" "${timeout}" || { unit_log_tail "${svc}"; die "K3s did not become ready on this node"; }
   rm -f "${pending}"
   log "K3s ${version} ${role} installed"
 elif [ ${#changed[@]} -gt 0 ]; then

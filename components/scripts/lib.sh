@@ -169,6 +169,25 @@ wait_ready() {
   WAIT_INTERVAL=${every} wait_for "$2" "$3" service_ready "$1"
 }
 
+# unit_log_tail SERVICE — its last log lines on stderr (what a failed start said), if any.
+unit_log_tail() {
+  command -v journalctl >/dev/null 2>&1 || return 0
+  printf '%s: the last lines of %s'"'"'s log:\n' "${SCRIPT_NAME}" "$1" >&2
+  journalctl -u "$1" -n 25 --no-pager 2>/dev/null | sed 's/^/  | /' >&2 || true
+}
+
+# run_installer SERVICE CMD... — run the K3s installer; when it fails (K3s did not start),
+# show the service's log before failing, so the step's error says why.
+run_installer() {
+  local svc="$1" rc=0
+  shift
+  "$@" || rc=$?
+  if [ "${rc}" -ne 0 ]; then
+    unit_log_tail "${svc}"
+    die "the K3s installer failed (exit ${rc}): ${svc} did not start; its log is above"
+  fi
+}
+
 # restart_with_rollback ROLE TIMEOUT FILE... — restart K3s after FILEs changed; if it does
 # not come back, restore the previous FILEs, restart again and fail.
 restart_with_rollback() {
@@ -180,6 +199,7 @@ restart_with_rollback() {
     for f in "$@"; do forget_backup "${f}"; done
     return 0
   fi
+  unit_log_tail "${svc}"
   for f in "$@"; do restore "${f}"; done
   systemctl restart "${svc}" || true
   wait_ready "${role}" "${svc} after rollback" "${timeout}" || true

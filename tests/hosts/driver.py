@@ -815,7 +815,7 @@ class Driver:
         action.sent += len(text.encode()) + len((stdin or "").encode())
         action.stdout, action.stderr = r.stdout, r.stderr
         if r.rc != 0:
-            tail = "\n".join((r.stdout + r.stderr).strip().splitlines()[-8:])
+            tail = "\n".join((r.stdout + r.stderr).strip().splitlines()[-40:])  # pulumi-command shows it all
             raise StepFailed(f"exit status {r.rc}:\n{tail}")
         return {"stdout": r.stdout.removesuffix("\n"), "stderr": r.stderr.removesuffix("\n")}
 

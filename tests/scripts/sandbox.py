@@ -2,7 +2,8 @@
 
 The sandbox is a directory used as `AIP_ROOT` (the scripts prefix every path with it),
 plus a `bin/` first on PATH with small fakes of the commands a node provides:
-`systemctl` (records start/restart/stop in `events.log`, can be told to fail) and a
+`systemctl` (records start/restart/stop in `events.log`, can be told to fail), `journalctl`
+(the failing unit's log) and a
 K3s installer + `k3s` binary that honour `AIP_ROOT`. They stand in for a node only as
 far as these scripts look; the SSH test hosts (tests/hosts) use the fuller stand-in.
 """
@@ -34,11 +35,23 @@ case "$verb" in
     if [ -f "$AIP_ROOT/fail-restart" ] && grep -q "$(cat "$AIP_ROOT/fail-restart")" "$AIP_ROOT/etc/rancher/k3s/registries.yaml" 2>/dev/null; then
       rm -f "$AIP_ROOT/run/svc-$svc"; exit 1
     fi
+    if [ -f "$AIP_ROOT/fail-start" ]; then  # the unit exits at once, saying why in its log
+      mkdir -p "$AIP_ROOT/log"; cat "$AIP_ROOT/fail-start" >>"$AIP_ROOT/log/$svc.log"
+      rm -f "$AIP_ROOT/run/svc-$svc"; echo "Job for $svc.service failed" >&2; exit 1
+    fi
     touch "$AIP_ROOT/run/svc-$svc" ;;
   stop) echo "stop $svc" >>"$ev"; rm -f "$AIP_ROOT/run/svc-$svc" ;;
   enable|daemon-reload) ;;
   *) echo "fake systemctl: unsupported $verb" >&2; exit 1 ;;
 esac
+"""
+
+FAKE_JOURNALCTL = r"""#!/usr/bin/env bash
+# fake journalctl for the sandbox: -u UNIT [-n N] prints the tail of $AIP_ROOT/log/UNIT.log
+unit=""; n=10
+while [ $# -gt 0 ]; do case "$1" in -u) unit=$2; shift ;; -n) n=$2; shift ;; esac; shift; done
+[ -f "$AIP_ROOT/log/$unit.log" ] && tail -n "$n" "$AIP_ROOT/log/$unit.log"
+exit 0
 """
 
 FAKE_K3S = r"""#!/usr/bin/env bash
@@ -95,6 +108,9 @@ class Sandbox:
         sc = bin_ / "systemctl"
         sc.write_text(FAKE_SYSTEMCTL)
         sc.chmod(0o755)
+        jc = bin_ / "journalctl"
+        jc.write_text(FAKE_JOURNALCTL)
+        jc.chmod(0o755)
         (self.root / "usr/local/bin").mkdir(parents=True, exist_ok=True)
 
     def run(

@@ -269,6 +269,16 @@ def test_incomplete_bundle_fails_clearly(box: Sandbox) -> None:
     assert proc.returncode == 1 and "airgap bundle incomplete" in proc.stderr
 
 
+def test_k3s_that_does_not_start_fails_with_its_own_log(box: Sandbox) -> None:
+    """The installer's "Job for k3s.service failed" says nothing; the step's error must say why."""
+    why = 'level=fatal msg="starting kubernetes: preparing server: bootstrap data already found"\n'
+    (box.root / "fail-start").write_text(why)
+    proc = install(box)
+    assert proc.returncode == 1
+    assert "the K3s installer failed (exit 1): k3s did not start" in proc.stderr
+    assert "the last lines of k3s's log:" in proc.stderr and "  | " + why.strip() in proc.stderr
+
+
 def test_node_ready_times_out_naming_the_node(box: Sandbox) -> None:
     proc = box.run("k3s-node-ready.sh", {"node": "worker-7", "timeout": "2"})
     assert proc.returncode == 1

@@ -1077,7 +1077,9 @@ class Server:
             *args,
         ]
         try:
-            r = subprocess.run(argv, capture_output=True, text=True, timeout=timeout)
+            # dies with this process, as K3s' in-process etcd client would (an etcdctl left
+            # running by a killed server outlived its uninstall, retrying a stopped etcd)
+            r = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, preexec_fn=_die_with_parent)
         except subprocess.TimeoutExpired:
             raise Fatal(f"etcdctl {' '.join(args)}: no answer within {timeout}s") from None
         if r.returncode != 0:
@@ -1149,7 +1151,23 @@ class Server:
 
     def join_etcd(self):
         """A new member of the cluster: added as a learner through the etcd API (quorum is never at
-        risk while it catches up), promoted once it has (promote_self)."""
+        risk while it catches up), promoted once it has (promote_self). Retried, as K3s retries
+        its join: the add can fail while the cluster is busy (a leader change, a slow answer)."""
+        result = []
+
+        def attempt():
+            try:
+                result.append(self._join_etcd_once())
+                return True
+            except Fatal as e:
+                raise OSError(str(e)) from None
+
+        wait_until("joining the etcd cluster", attempt, self.stop, timeout=120, interval=2)
+        if not result:
+            raise Fatal("stopped while joining the etcd cluster")
+        return result[0]
+
+    def _join_etcd_once(self):
         ep = self.upstream_etcd()
         for m in self.members(ep):
             if self.peer_url() in (m.get("peerURLs") or []):
