@@ -84,7 +84,7 @@ if [ "${current}" != "${version}" ] || [ -f "${pending}" ]; then
   fi
   for f in "${changed[@]}"; do forget_backup "${f}"; done
   [ "$(installed_version)" = "${version}" ] || die "installer finished but k3s reports '$(installed_version)', not ${version}"
-  wait_ready "${role}" "${svc} ready" "${timeout}" || { unit_log_tail "${svc}"; die "K3s did not become ready on this node"; }
+  ready_or_die "${role}" "${svc}" "${timeout}"
   rm -f "${pending}"
   log "K3s ${version} ${role} installed"
 elif [ ${#changed[@]} -gt 0 ]; then
@@ -93,7 +93,7 @@ elif [ ${#changed[@]} -gt 0 ]; then
 elif ! systemctl is-active --quiet "${svc}"; then
   log "${svc} is not running: starting it"
   systemctl start "${svc}"
-  wait_ready "${role}" "${svc} ready" "${timeout}" || die "K3s did not become ready on this node"
+  ready_or_die "${role}" "${svc}" "${timeout}"
 else
   log "unchanged"
 fi

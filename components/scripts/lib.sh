@@ -169,6 +169,13 @@ wait_ready() {
   WAIT_INTERVAL=${every} wait_for "$2" "$3" service_ready "$1"
 }
 
+# ready_or_die ROLE SERVICE TIMEOUT — wait_ready, or fail with the service's log.
+ready_or_die() {
+  wait_ready "$1" "$2 ready" "$3" && return 0
+  unit_log_tail "$2"
+  die "K3s did not become ready on this node"
+}
+
 # unit_log_tail SERVICE — its last log lines on stderr (what a failed start said), if any.
 unit_log_tail() {
   command -v journalctl >/dev/null 2>&1 || return 0
