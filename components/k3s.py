@@ -387,15 +387,35 @@ class K3sCluster(pulumi.ComponentResource):
         )
         return pulumi.Output.secret(generated.result)  # type: ignore[arg-type]
 
-    def _bundle(self, plan: NodePlan, after: list[pulumi.Resource]) -> tuple[list[pulumi.Resource], dict[str, str]]:
+    @functools.cached_property
+    def _bundle_sources(self) -> tuple[list[tuple[str, pulumi.Asset | pulumi.Archive, str]], dict[str, str]]:
+        """The airgap bundle's uploads (name suffix, source, remote path) and the install's
+        arguments for them: the same for every node, so worked out (the directory read) once."""
         k3s = self._args.cluster.k3s
         if k3s.install != "airgap" or k3s.airgap is None:
             return [], {}
         airgap = k3s.airgap
         base = self._args.base_dir
+        if airgap.dir is not None:
+            # One SFTP session. pulumi-command copies a directory given as "dir/" *into*
+            # remotePath (without the slash: to remotePath/<its name>), so the files land where
+            # the three-file form puts them and an upgrade overwrites the old bundle.
+            local = files.resolve(base, airgap.dir)
+            images = files.airgap_images_name(base, "cluster.k3s.airgap.dir", airgap.dir)
+            return [("bundle", pulumi.FileArchive(f"{local}/"), BUNDLE_DIR)], {"bundle": BUNDLE_DIR, "images": images}
+        assert airgap.binary and airgap.images and airgap.install_script  # the model's rule
+        parts = {"binary": ("k3s", airgap.binary), "images": (Path(airgap.images).name, airgap.images)}
+        parts["installer"] = ("install.sh", airgap.install_script)
+        sources: list[tuple[str, pulumi.Asset | pulumi.Archive, str]] = [
+            (suffix, pulumi.FileAsset(str(files.resolve(base, local))), f"{BUNDLE_DIR}/{name}")
+            for suffix, (name, local) in parts.items()
+        ]
+        return sources, {"bundle": BUNDLE_DIR, "images": Path(airgap.images).name}
 
-        def copy(suffix: str, source: pulumi.Asset | pulumi.Archive, remote_path: str) -> pulumi.Resource:
-            return remote.CopyToRemote(
+    def _bundle(self, plan: NodePlan, after: list[pulumi.Resource]) -> tuple[list[pulumi.Resource], dict[str, str]]:
+        sources, args = self._bundle_sources
+        copies: list[pulumi.Resource] = [
+            remote.CopyToRemote(
                 f"{self._name}-{plan.node.name}-upload-{suffix}",
                 connection=self.connection(plan),
                 source=source,
@@ -403,25 +423,9 @@ class K3sCluster(pulumi.ComponentResource):
                 triggers=[plan.node.host],
                 opts=pulumi.ResourceOptions(parent=self, depends_on=after),
             )
-
-        if airgap.dir is not None:
-            # One SFTP session. pulumi-command copies a directory given as "dir/" *into*
-            # remotePath (without the slash: to remotePath/<its name>), so the files land where
-            # the three-file form puts them and an upgrade overwrites the old bundle.
-            local = files.resolve(base, airgap.dir)
-            images = files.airgap_images_name(base, "cluster.k3s.airgap.dir", airgap.dir)
-            return [copy("bundle", pulumi.FileArchive(f"{local}/"), BUNDLE_DIR)], {
-                "bundle": BUNDLE_DIR,
-                "images": images,
-            }
-        assert airgap.binary and airgap.images and airgap.install_script  # the model's rule
-        parts = {"binary": ("k3s", airgap.binary), "images": (Path(airgap.images).name, airgap.images)}
-        parts["installer"] = ("install.sh", airgap.install_script)
-        copies = [
-            copy(suffix, pulumi.FileAsset(str(files.resolve(base, local))), f"{BUNDLE_DIR}/{name}")
-            for suffix, (name, local) in parts.items()
+            for suffix, source, remote_path in sources
         ]
-        return copies, {"bundle": BUNDLE_DIR, "images": Path(airgap.images).name}
+        return copies, args
 
     def _gpu_node(self, plan: NodePlan, after: list[pulumi.Resource]) -> list[pulumi.Resource]:
         """A GPU node's driver and container toolkit, before K3s (which then finds the runtime)."""
