@@ -62,6 +62,7 @@ from typing import Any
 
 import pulumi
 
+from config import files
 from stacks import mockrun
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -196,33 +197,31 @@ class Plan:
         return found[0]
 
 
-def _file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
+def _digest(path: Path, memo: dict[Path, str]) -> str:
+    """The content digest of a file or a directory (config/files.py's, the plan's own), once per
+    path in a plan: every node's upload names the same bundle."""
+    if path not in memo:
+        memo[path] = files.fact(path.parent, "", path.name).sha256 or ""
+    return memo[path]
 
 
-def _plain(value: Any) -> Any:
+def _plain(value: Any, memo: dict[Path, str]) -> Any:
     """raw_inputs → JSON data; a file asset becomes its path and content hash (what the engine diffs)."""
     if isinstance(value, pulumi.FileAsset):
         path = Path(str(value.path)).resolve()
-        return {"asset": {"path": str(path), "sha256": _file_sha256(path)}}
+        return {"asset": {"path": str(path), "sha256": _digest(path, memo)}}
     if isinstance(value, pulumi.StringAsset):
         return {"asset": {"text": value.text}}
     if isinstance(value, pulumi.FileArchive) and Path(str(value.path)).is_dir():
         path = Path(str(value.path)).resolve()
-        files = sorted(p for p in path.rglob("*") if p.is_file())
-        digest = hashlib.sha256(b"".join(f"{p.relative_to(path)}\0{_file_sha256(p)}\n".encode() for p in files))
         slash = "/" if str(value.path).endswith("/") else ""  # "dir/": its contents (pulumi-command)
-        return {"archive": {"path": f"{path}{slash}", "sha256": digest.hexdigest()}}
+        return {"archive": {"path": f"{path}{slash}", "sha256": _digest(path, memo)}}
     if isinstance(value, pulumi.Asset | pulumi.Archive):
         raise DriverError(f"the driver uploads file assets and directories only, not {type(value).__name__}")
     if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
+        return {k: _plain(v, memo) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [_plain(v) for v in value]
+        return [_plain(v, memo) for v in value]
     if value == mockrun.UNKNOWN:
         raise DriverError("an input is unknown in the plan: the driver needs every value")
     return value
@@ -259,6 +258,7 @@ def build_plan(raw_config: Mapping[str, Any], stack: str = "hosts", project_dir:
         )
 
     resources: dict[str, Resource] = {}
+    digests: dict[Path, str] = {}
     not_created = []
     for d in declared.values():
         if d.type not in REMOTE_TYPES:
@@ -271,7 +271,7 @@ def build_plan(raw_config: Mapping[str, Any], stack: str = "hosts", project_dir:
         resources[d.key] = Resource(
             type=d.type,
             name=d.name,
-            inputs=_plain(d.raw_inputs),
+            inputs=_plain(d.raw_inputs, digests),
             dependencies=tuple(sorted(deps)),
             delete_before_replace=d.delete_before_replace,
         )
@@ -507,8 +507,9 @@ class Ssh:
         dest = PurePosixPath(remote_path)
         if local.is_dir():
             top = dest if contents else dest / local.name
-            dirs = [top, *(top / p.relative_to(local).as_posix() for p in sorted(local.rglob("*")) if p.is_dir())]
-            puts = [(p, top / p.relative_to(local).as_posix()) for p in sorted(local.rglob("*")) if p.is_file()]
+            entries = sorted(local.rglob("*"))
+            dirs = [top, *(top / p.relative_to(local).as_posix() for p in entries if p.is_dir())]
+            puts = [(p, top / p.relative_to(local).as_posix()) for p in entries if p.is_file()]
         else:
             dirs, puts = [], [(local, dest)]
         parents = [str(p) for p in reversed(dest.parents) if str(p) != "/"] + [str(dest)] * bool(dirs)
