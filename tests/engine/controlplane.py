@@ -162,13 +162,19 @@ class ControlPlane:
             "--profiling=false",
         ])  # fmt: skip
         self._wait_ready("kube-apiserver", f"{self.server}/readyz")
+
+        def client_args() -> list[str]:  # the controller manager's and the scheduler's own
+            return [
+                "--kubeconfig", str(self.kubeconfig_path),
+                "--authentication-kubeconfig", str(self.kubeconfig_path),
+                "--authorization-kubeconfig", str(self.kubeconfig_path),
+                "--bind-address", "127.0.0.1", "--secure-port", str(free_port()),
+                "--leader-elect=false",
+            ]  # fmt: skip
+
         self._spawn("kube-controller-manager", [
             binaries["kube-controller-manager"],
-            "--kubeconfig", str(self.kubeconfig_path),
-            "--authentication-kubeconfig", str(self.kubeconfig_path),
-            "--authorization-kubeconfig", str(self.kubeconfig_path),
-            "--bind-address", "127.0.0.1", "--secure-port", str(free_port()),
-            "--leader-elect=false",
+            *client_args(),
             "--service-account-private-key-file", str(pki / "sa.key"),
             "--root-ca-file", str(pki / "ca.crt"),
             "--cluster-signing-cert-file", str(pki / "ca.crt"),
@@ -176,14 +182,7 @@ class ControlPlane:
             "--use-service-account-credentials=false",
             "--controllers", "*",
         ])  # fmt: skip
-        self._spawn("kube-scheduler", [
-            binaries["kube-scheduler"],
-            "--kubeconfig", str(self.kubeconfig_path),
-            "--authentication-kubeconfig", str(self.kubeconfig_path),
-            "--authorization-kubeconfig", str(self.kubeconfig_path),
-            "--bind-address", "127.0.0.1", "--secure-port", str(free_port()),
-            "--leader-elect=false",
-        ])  # fmt: skip
+        self._spawn("kube-scheduler", [binaries["kube-scheduler"], *client_args()])
         # The namespace controller's work (and so `pulumi destroy`) needs the
         # controller manager: wait until it has made the default ServiceAccount.
         self.wait_for(
